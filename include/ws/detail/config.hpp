@@ -1,0 +1,55 @@
+// The one place that includes Asio and websocketpp, and the config we run.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+// websocketpp must see standalone Asio; the meson dependency defines this too,
+// but a user compiling by hand should not have to know.
+#ifndef ASIO_STANDALONE
+#define ASIO_STANDALONE
+#endif
+#ifndef _WEBSOCKETPP_CPP11_STL_
+#define _WEBSOCKETPP_CPP11_STL_
+#endif
+
+#include <asio.hpp>
+#include <websocketpp/client.hpp>
+#include <websocketpp/concurrency/none.hpp>
+#include <websocketpp/config/asio_no_tls_client.hpp>
+#include <websocketpp/server.hpp>
+
+namespace ws::detail {
+
+/// websocketpp's stock asio config with its locks and strands removed: every
+/// websocketpp call is made on the one loop thread (other threads post to
+/// it), so its mutexes would only cost time. The same config serves both
+/// roles, so client and server connections share one connection type.
+struct Config : websocketpp::config::asio_client {
+  using type = Config;
+  using concurrency_type = websocketpp::concurrency::none;
+  using elog_type = websocketpp::log::basic<concurrency_type,
+                                            websocketpp::log::elevel>;
+  using alog_type = websocketpp::log::basic<concurrency_type,
+                                            websocketpp::log::alevel>;
+  using rng_type =
+      websocketpp::random::random_device::int_generator<uint32_t,
+                                                        concurrency_type>;
+  static const bool enable_multithreading = false;
+
+  struct transport_config : asio_client::transport_config {
+    using concurrency_type = type::concurrency_type;
+    using elog_type = type::elog_type;
+    using alog_type = type::alog_type;
+    static const bool enable_multithreading = false;
+  };
+  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+};
+
+using ClientEndpoint = websocketpp::client<Config>;
+using ServerEndpoint = websocketpp::server<Config>;
+using Connection = websocketpp::connection<Config>;
+using ConnectionPtr = Connection::ptr;
+using Message = Config::message_type;
+using MessagePtr = Message::ptr;
+using Hdl = websocketpp::connection_hdl;
+
+} // namespace ws::detail

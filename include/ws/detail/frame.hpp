@@ -1,0 +1,89 @@
+// Framing outgoing messages ourselves, and the UTF-8 checks around them.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "config.hpp"
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string_view>
+
+namespace ws::detail {
+
+inline bool valid_utf8(std::string_view s) {
+  websocketpp::utf8_validator::validator v;
+  return v.decode(s.begin(), s.end()) && v.complete();
+}
+
+/// websocketpp 0.8.2 checks UTF-8 frame by frame but skips the final check
+/// when a text message's last frame is a continuation (finalize_message()
+/// looks at the frame's opcode, not the message's), so a message may end
+/// inside a character. Everything before was checked, so the end is all
+/// that is left to look at.
+inline bool utf8_ends_complete(const std::string &s) {
+  std::size_t n = s.size(), back = 0;
+  while (back < n && back < 4 &&
+         (static_cast<unsigned char>(s[n - 1 - back]) & 0xC0) == 0x80)
+    ++back;
+  if (back == n)
+    return back == 0;
+  unsigned char lead = static_cast<unsigned char>(s[n - 1 - back]);
+  std::size_t need = lead < 0x80 ? 0 : lead >= 0xF0 ? 3 : lead >= 0xE0 ? 2 : 1;
+  return back == need;
+}
+
+/// The bytes a queued message still owes the network, shared by a socket and
+/// every message it has queued: each message gives its bytes back when
+/// websocketpp has written it and lets it go.
+using BufferedCounter = std::shared_ptr<std::atomic<std::uint64_t>>;
+
+/// Builds one complete, prepared data frame (RFC 6455 section 5.2). A client
+/// masks with a fresh key from the OS's random source (section 5.3: "MUST be
+/// derived from a strong source of entropy"). Framing here rather than in
+/// websocketpp lets a send() on any thread do this work before posting, and
+/// lets us learn when the frame has been written.
+inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
+                             const char *data, std::size_t size, bool mask,
+                             const BufferedCounter &buffered) {
+  std::string header;
+  header.reserve(14);
+  header += static_cast<char>(0x80 | op);
+  const char mask_bit = mask ? '\x80' : '\0';
+  if (size < 126) {
+    header += static_cast<char>(mask_bit | static_cast<char>(size));
+  } else if (size <= 0xFFFF) {
+    header += static_cast<char>(mask_bit | 126);
+    header += static_cast<char>(size >> 8);
+    header += static_cast<char>(size & 0xFF);
+  } else {
+    header += static_cast<char>(mask_bit | 127);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      header += static_cast<char>((static_cast<std::uint64_t>(size) >> shift) &
+                                  0xFF);
+  }
+  auto counted = buffered;
+  MessagePtr msg(new Message(Message::con_msg_man_ptr(), op, 0),
+                 [counted, size](Message *m) {
+                   delete m;
+                   counted->fetch_sub(size);
+                 });
+  std::string &payload = msg->get_raw_payload();
+  payload.assign(data, size);
+  if (mask) {
+    thread_local std::random_device entropy;
+    std::uint32_t key = entropy();
+    char k[4];
+    std::memcpy(k, &key, 4);
+    header.append(k, 4);
+    for (std::size_t i = 0; i < size; ++i)
+      payload[i] = static_cast<char>(payload[i] ^ k[i & 3]);
+  }
+  msg->set_header(header);
+  msg->set_prepared(true);
+  buffered->fetch_add(size);
+  return msg;
+}
+
+} // namespace ws::detail

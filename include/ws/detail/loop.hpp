@@ -1,0 +1,81 @@
+// The process's one event loop, the shared client endpoint, and the barrier
+// that keeps a handler's exception from unwinding through the loop.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "config.hpp"
+
+#include <exception>
+#include <functional>
+#include <iostream>
+#include <memory>
+
+namespace ws::detail {
+
+struct Loop {
+  asio::io_context ctx;
+  std::function<void(std::exception_ptr)> uncaught;
+  // Declared after ctx so it is destroyed first: it holds ctx's objects.
+  std::unique_ptr<ClientEndpoint> client;
+};
+
+inline Loop &loop() {
+  static Loop instance;
+  return instance;
+}
+
+/// Turns websocketpp's logging off: by default it writes every connection to
+/// stdout and every error to stderr, which a library must not do.
+template <class Endpoint> void quiet(Endpoint &endpoint, bool log) {
+  if (log) {
+    endpoint.set_access_channels(websocketpp::log::alevel::connect |
+                                 websocketpp::log::alevel::disconnect |
+                                 websocketpp::log::alevel::fail);
+    endpoint.set_error_channels(websocketpp::log::elevel::all);
+  } else {
+    endpoint.clear_access_channels(websocketpp::log::alevel::all);
+    endpoint.clear_error_channels(websocketpp::log::elevel::all);
+  }
+}
+
+/// The client endpoint every ws::WebSocket shares; made on first use, on the
+/// loop thread.
+inline ClientEndpoint &client_endpoint() {
+  auto &l = loop();
+  if (!l.client) {
+    l.client = std::make_unique<ClientEndpoint>();
+    quiet(*l.client, false);
+    l.client->init_asio(&l.ctx);
+  }
+  return *l.client;
+}
+
+inline void report_uncaught(std::exception_ptr e) {
+  auto &handler = loop().uncaught;
+  if (handler) {
+    try {
+      handler(e);
+      return;
+    } catch (...) {
+      // The reporter itself threw: fall back to stderr below.
+    }
+  }
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception &x) {
+    std::cerr << "Uncaught " << x.what() << std::endl;
+  } catch (...) {
+    std::cerr << "Uncaught exception of unknown type" << std::endl;
+  }
+}
+
+/// The dispatch barrier: runs a user's handler, reporting what it throws.
+template <class F> void guarded(F &&f) noexcept {
+  try {
+    f();
+  } catch (...) {
+    report_uncaught(std::current_exception());
+  }
+}
+
+} // namespace ws::detail

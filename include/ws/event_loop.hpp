@@ -1,0 +1,33 @@
+// The event loop a browser or Node runs for you, and how to reach it.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <exception>
+#include <functional>
+
+namespace ws {
+
+/// Runs the event loop on the calling thread until nothing is left to do:
+/// no socket connecting, open or closing, no server listening, nothing
+/// posted. Every handler runs inside run(), one at a time. Only one thread
+/// may run the loop at a time.
+void run();
+
+/// Runs the loop until `done()` holds or `timeout` passes, whichever comes
+/// first; returns done(). For tests and for programs that poll.
+bool runUntil(const std::function<bool()> &done,
+              std::chrono::milliseconds timeout);
+
+/// Queues `task` to run on the loop thread. Safe from any thread: this is how
+/// a program hands work to the loop, like postMessage to a page.
+void post(std::function<void()> task);
+
+/// Sets what happens to an exception thrown by one of your handlers. It never
+/// unwinds through the loop; by default it is printed to stderr as
+/// "Uncaught <what()>", like a browser console. Pass nullptr for the default.
+void setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h);
+
+} // namespace ws
+
+#include "impl/event_loop.hpp"

@@ -1,0 +1,48 @@
+// The events a WebSocket fires: open, message, error and close.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ws {
+
+class WebSocket;
+
+/// A binary message payload: what JS holds in an ArrayBuffer. Sending one
+/// sends a binary frame; sending a std::string sends a text frame.
+using Binary = std::vector<std::uint8_t>;
+
+/// JS: Event. `type` is "open", "message", "error" or "close".
+struct Event {
+  std::string type;
+  /// JS: event.target, the socket that fired the event.
+  WebSocket *target = nullptr;
+};
+
+/// JS: MessageEvent. `data` holds the payload bytes as received; `isBinary`
+/// (as in Node `ws`) tells a binary frame from a text one, whose data is
+/// always valid UTF-8.
+struct MessageEvent : Event {
+  std::string data;
+  bool isBinary = false;
+  /// The payload as a Binary, for code that wants bytes, not text.
+  Binary binary() const { return Binary(data.begin(), data.end()); }
+};
+
+/// JS: CloseEvent. 1005 means the peer's close frame had no code; 1006 means
+/// there was no close frame at all (the connection failed or dropped).
+struct CloseEvent : Event {
+  std::uint16_t code = 0;
+  std::string reason;
+  bool wasClean = false;
+};
+
+/// JS: the error event. Browsers hide why a connection failed; we don't, so
+/// `message` says what went wrong.
+struct ErrorEvent : Event {
+  std::string message;
+};
+
+} // namespace ws

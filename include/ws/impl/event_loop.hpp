@@ -1,0 +1,39 @@
+// Definitions for event_loop.hpp.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "../detail/loop.hpp"
+
+namespace ws {
+
+inline void run() {
+  auto &ctx = detail::loop().ctx;
+  ctx.restart();
+  ctx.run();
+}
+
+inline bool runUntil(const std::function<bool()> &done,
+                     std::chrono::milliseconds timeout) {
+  auto &ctx = detail::loop().ctx;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  ctx.restart();
+  // The guard keeps run_one_until waiting for work posted from other threads
+  // instead of returning at once when the loop is momentarily idle.
+  auto guard = asio::make_work_guard(ctx);
+  while (!done() && std::chrono::steady_clock::now() < deadline)
+    ctx.run_one_until(deadline);
+  return done();
+}
+
+inline void post(std::function<void()> task) {
+  asio::post(detail::loop().ctx, [task = std::move(task)] {
+    detail::guarded([&] { task(); });
+  });
+}
+
+inline void setUncaughtExceptionHandler(
+    std::function<void(std::exception_ptr)> h) {
+  detail::loop().uncaught = std::move(h);
+}
+
+} // namespace ws

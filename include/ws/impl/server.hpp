@@ -1,0 +1,275 @@
+// Definitions for server.hpp, and the core that owns the accepted sockets.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "../detail/core.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <stdexcept>
+
+namespace ws {
+namespace detail {
+
+inline Request make_request(const ConnectionPtr &con) {
+  Request req;
+  const auto &r = con->get_request();
+  req.method = r.get_method();
+  req.url = r.get_uri();
+  const auto q = req.url.find('?');
+  req.path = req.url.substr(0, q);
+  if (q != std::string::npos)
+    req.query = req.url.substr(q + 1);
+  for (const auto &h : r.get_headers())
+    req.headers[h.first] = h.second;
+  asio::error_code ec;
+  auto ep = con->get_socket().remote_endpoint(ec);
+  if (!ec) {
+    auto addr = ep.address();
+    // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
+    if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+      addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+    req.remoteAddress = addr.to_string();
+    req.remotePort = ep.port();
+  }
+  return req;
+}
+
+class ServerCore : public std::enable_shared_from_this<ServerCore> {
+public:
+  ServerEndpoint endpoint;
+  Server *owner = nullptr; // cleared by ~Server: no handler runs after it
+  std::map<Hdl, std::unique_ptr<WebSocket>, std::owner_less<Hdl>> sockets;
+  bool listening = false;
+  bool closing = false;
+  std::uint16_t port = 0;
+
+  void init(bool log) {
+    quiet(endpoint, log);
+    endpoint.init_asio(&loop().ctx);
+    endpoint.set_reuse_addr(true);
+    std::weak_ptr<ServerCore> self = shared_from_this();
+    endpoint.set_validate_handler([self](Hdl h) {
+      auto s = self.lock();
+      return s && s->validate(h);
+    });
+    endpoint.set_open_handler([self](Hdl h) {
+      if (auto s = self.lock())
+        s->open(h);
+    });
+    endpoint.set_http_handler([self](Hdl h) {
+      if (auto s = self.lock())
+        s->http(h);
+    });
+  }
+
+  bool validate(Hdl h) {
+    auto con = endpoint.get_con_from_hdl(h);
+    if (closing || !owner) {
+      con->set_status(websocketpp::http::status_code::service_unavailable);
+      return false;
+    }
+    const auto &offered = con->get_requested_subprotocols();
+    if (offered.empty() || !owner->handleProtocols)
+      return true;
+    std::string chosen;
+    try {
+      chosen = owner->handleProtocols(offered, make_request(con));
+    } catch (...) {
+      report_uncaught(std::current_exception());
+      con->set_status(websocketpp::http::status_code::internal_server_error);
+      return false;
+    }
+    if (chosen.empty())
+      return true;
+    websocketpp::lib::error_code ec;
+    con->select_subprotocol(chosen, ec);
+    if (ec) {
+      report_uncaught(std::make_exception_ptr(std::invalid_argument(
+          "handleProtocols chose '" + chosen +
+          "', which the client did not offer")));
+      con->set_status(websocketpp::http::status_code::internal_server_error);
+      return false;
+    }
+    return true;
+  }
+
+  void open(Hdl h) {
+    auto con = endpoint.get_con_from_hdl(h);
+    websocketpp::lib::error_code ignored;
+    // A handshake in flight when close() ran still arrives here.
+    if (closing || !owner) {
+      con->close(CloseCode::goingAway, "", ignored);
+      return;
+    }
+    auto core = std::make_shared<Core>(true);
+    core->protocol = con->get_subprotocol();
+    core->ready_state = WebSocket::OPEN;
+    core->attach(con);
+    con->get_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    std::weak_ptr<ServerCore> self = shared_from_this();
+    core->on_finished = [self, h] {
+      if (auto s = self.lock())
+        s->sockets.erase(h);
+    };
+    std::unique_ptr<WebSocket> socket(new WebSocket(core));
+    WebSocket &ref = *socket;
+    sockets.emplace(h, std::move(socket));
+    if (owner->onconnection) {
+      Request req = make_request(con);
+      guarded([&] { owner->onconnection(ref, req); });
+    }
+  }
+
+  void http(Hdl h) {
+    auto con = endpoint.get_con_from_hdl(h);
+    Response res;
+    if (!owner || !owner->onrequest) {
+      // As Node's WebSocketServer answers a request that is not an upgrade.
+      res.status = 426;
+      res.setHeader("Content-Type", "text/plain");
+      res.body = "Upgrade Required";
+    } else {
+      try {
+        owner->onrequest(make_request(con), res);
+      } catch (...) {
+        report_uncaught(std::current_exception());
+        res = Response();
+        res.status = 500;
+        res.body = "Internal Server Error";
+      }
+    }
+    con->set_status(static_cast<websocketpp::http::status_code::value>(res.status));
+    for (const auto &hv : res.headers)
+      con->replace_header(hv.first, hv.second);
+    con->set_body(res.body);
+  }
+
+  void close() {
+    closing = true;
+    if (listening) {
+      websocketpp::lib::error_code ignored;
+      endpoint.stop_listening(ignored);
+      listening = false;
+    }
+    // By handle: a socket may finish (and be erased) while we go.
+    std::vector<Hdl> handles;
+    for (const auto &s : sockets)
+      handles.push_back(s.first);
+    for (const auto &h : handles) {
+      auto it = sockets.find(h);
+      if (it != sockets.end())
+        it->second->request_close(CloseCode::goingAway, "");
+    }
+  }
+};
+
+} // namespace detail
+
+inline bool CaseInsensitiveLess::operator()(const std::string &a,
+                                            const std::string &b) const {
+  return std::lexicographical_compare(
+      a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+        return std::tolower(static_cast<unsigned char>(x)) <
+               std::tolower(static_cast<unsigned char>(y));
+      });
+}
+
+inline std::string Request::header(const std::string &name) const {
+  auto it = headers.find(name);
+  return it == headers.end() ? std::string() : it->second;
+}
+
+inline Server::Server(ServerOptions options)
+    : core_(std::make_shared<detail::ServerCore>()) {
+  core_->owner = this;
+  core_->init(options.log);
+}
+
+inline Server::~Server() {
+  core_->close();
+  core_->owner = nullptr;
+  // Their close events would reach handlers that may already be gone.
+  core_->sockets.clear();
+  // websocketpp's aborted accept still refers to the endpoint: keep it until
+  // the loop has run that handler.
+  asio::post(detail::loop().ctx, [keep = core_] {});
+}
+
+inline void Server::listen(std::uint16_t port, const std::string &host) {
+  auto &ctx = detail::loop().ctx;
+  const std::string where =
+      (host.empty() ? std::string("*") : host) + ":" + std::to_string(port);
+  std::vector<asio::ip::tcp::endpoint> candidates;
+  asio::error_code ec;
+  if (host.empty()) {
+    // Every interface: dual-stack IPv6, or IPv4 where IPv6 is off.
+    candidates = {{asio::ip::tcp::v6(), port}, {asio::ip::tcp::v4(), port}};
+  } else if (auto addr = asio::ip::make_address(host, ec); !ec) {
+    candidates = {{addr, port}};
+  } else {
+    asio::ip::tcp::resolver resolver(ctx);
+    auto results = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || results.empty())
+      throw ListenError("listen(): cannot resolve host '" + host +
+                        "': " + ec.message());
+    candidates = {*results.begin()};
+  }
+  websocketpp::lib::error_code wec;
+  for (const auto &ep : candidates) {
+    core_->endpoint.listen(ep, wec);
+    if (!wec)
+      break;
+  }
+  if (wec) {
+    // websocketpp may hide the system's reason behind "Underlying Transport
+    // Error"; a bind of our own says it plainly (EADDRINUSE and so on).
+    asio::ip::tcp::acceptor probe(ctx);
+    asio::error_code bec;
+    probe.open(candidates.back().protocol(), bec);
+    if (!bec)
+      probe.bind(candidates.back(), bec);
+    throw ListenError("listen(): cannot listen on " + where + ": " +
+                      (bec ? bec.message() : wec.message()));
+  }
+  core_->endpoint.start_accept(wec);
+  if (wec)
+    throw ListenError("listen(): cannot accept on " + where + ": " +
+                      wec.message());
+  core_->listening = true;
+  core_->closing = false;
+  core_->port = core_->endpoint.get_local_endpoint(ec).port();
+}
+
+inline std::uint16_t Server::port() const { return core_->port; }
+
+inline std::vector<WebSocket *> Server::clients() const {
+  std::vector<WebSocket *> open;
+  for (const auto &s : core_->sockets)
+    if (s.second->readyState() == WebSocket::OPEN)
+      open.push_back(s.second.get());
+  return open;
+}
+
+inline void Server::broadcast(std::string_view text) {
+  if (!detail::valid_utf8(text))
+    throw SyntaxError("broadcast(): the message is not valid UTF-8; send it "
+                      "as ws::Binary instead.");
+  detail::Core::on_loop([core = core_, t = std::string(text)] {
+    for (const auto &s : core->sockets)
+      if (s.second->readyState() == WebSocket::OPEN)
+        s.second->send(t);
+  });
+}
+
+inline void Server::broadcast(const Binary &data) {
+  detail::Core::on_loop([core = core_, d = data] {
+    for (const auto &s : core->sockets)
+      if (s.second->readyState() == WebSocket::OPEN)
+        s.second->send(d);
+  });
+}
+
+inline void Server::close() { core_->close(); }
+
+} // namespace ws

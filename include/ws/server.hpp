@@ -1,0 +1,110 @@
+// ws::Server: accepts WebSocket connections (each one a ws::WebSocket) and
+// answers plain HTTP, in the spirit of Node's WebSocketServer.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "events.hpp"
+#include "web_socket.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ws {
+
+namespace detail {
+class ServerCore;
+}
+
+/// Header names compare without regard to case, as HTTP says.
+struct CaseInsensitiveLess {
+  bool operator()(const std::string &a, const std::string &b) const;
+};
+using Headers = std::map<std::string, std::string, CaseInsensitiveLess>;
+
+/// An HTTP request: the upgrade request of a WebSocket, or a plain one.
+/// Node: http.IncomingMessage.
+struct Request {
+  std::string method; ///< "GET"
+  std::string url;    ///< the request target as sent: "/chat?room=1"
+  std::string path;   ///< "/chat"
+  std::string query;  ///< "room=1" ("" if none)
+  Headers headers;    ///< e.g. headers["Origin"]
+  std::string remoteAddress;
+  std::uint16_t remotePort = 0;
+  /// A header's value, or "" when absent.
+  std::string header(const std::string &name) const;
+};
+
+/// The answer to a plain HTTP request. Node: http.ServerResponse.
+struct Response {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  void setHeader(const std::string &name, const std::string &value) {
+    headers[name] = value;
+  }
+};
+
+struct ServerOptions {
+  /// Turn websocketpp's own connection and error log on (stdout/stderr).
+  bool log = false;
+};
+
+/// Node: WebSocketServer. Listens, upgrades requests to ws::WebSocket, and
+/// answers plain HTTP through onrequest.
+///
+/// Threads: its handlers run on the loop thread. listen(), close() and
+/// clients() belong to the loop thread (or to any one thread before the loop
+/// runs); broadcast() is safe from any thread, as WebSocket::send() is.
+class Server {
+public:
+  explicit Server(ServerOptions options = {});
+  /// Closes the server if still open: listening stops and every socket is
+  /// closed with 1001; no handler runs afterwards.
+  ~Server();
+  Server(const Server &) = delete;
+  Server &operator=(const Server &) = delete;
+
+  /// Node: server.on('request', ...) of the http.Server underneath. Without
+  /// it, a plain HTTP request gets 426 Upgrade Required.
+  std::function<void(const Request &, Response &)> onrequest;
+  /// Node: wss.on('connection', (socket, req) => ...). The socket is OPEN and
+  /// lives until its close event has run; then the server destroys it.
+  std::function<void(WebSocket &, const Request &)> onconnection;
+  /// Node: options.handleProtocols(protocols, req). Returns the chosen
+  /// subprotocol, or "" for none. Without it the server picks none (Node
+  /// picks the first offered). A name the client did not offer fails the
+  /// handshake with 500.
+  std::function<std::string(const std::vector<std::string> &,
+                            const Request &)>
+      handleProtocols;
+
+  /// Node: server.listen(port, host). Port 0 picks a free port (see port()).
+  /// An empty host listens on every interface (IPv6 and IPv4 where the
+  /// system allows). Throws ws::ListenError naming the address and port.
+  void listen(std::uint16_t port, const std::string &host = "");
+  /// The port listened on; 0 before listen().
+  std::uint16_t port() const;
+  /// Node: wss.clients: the sockets that are OPEN.
+  std::vector<WebSocket *> clients() const;
+  /// Sends to every OPEN socket, as Node's broadcast idiom does.
+  void broadcast(std::string_view text);
+  void broadcast(const char *text) { broadcast(std::string_view(text)); }
+  void broadcast(const std::string &text) { broadcast(std::string_view(text)); }
+  void broadcast(const Binary &data);
+  /// Node: wss.close(). Stops listening and closes every socket with 1001;
+  /// ws::run() then returns once nothing else is active.
+  void close();
+
+private:
+  std::shared_ptr<detail::ServerCore> core_;
+};
+
+} // namespace ws
+
+#include "impl/server.hpp"
