@@ -5,6 +5,7 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <initializer_list>
 
 namespace ws {
 
@@ -22,6 +23,13 @@ bool runUntil(const std::function<bool()> &done,
 /// Queues `task` to run on the loop thread. Safe from any thread: this is how
 /// a program hands work to the loop, like postMessage to a page.
 void post(std::function<void()> task);
+
+/// Node: process.once("SIGINT", handler), for several signals at once. The
+/// handler runs once, on the loop thread, when the first of `signals`
+/// arrives. Until then it keeps ws::run() running: it is meant for servers
+/// that run until they are told to stop.
+void onSignal(std::initializer_list<int> signals,
+              std::function<void(int)> handler);
 
 /// Sets what happens to an exception thrown by one of your handlers. It never
 /// unwinds through the loop; by default it is printed to stderr as

@@ -80,8 +80,7 @@ public:
   /// subprotocol, or "" for none. Without it the server picks none (Node
   /// picks the first offered). A name the client did not offer fails the
   /// handshake with 500.
-  std::function<std::string(const std::vector<std::string> &,
-                            const Request &)>
+  std::function<std::string(const std::vector<std::string> &, const Request &)>
       handleProtocols;
 
   /// Node: server.listen(port, host). Port 0 picks a free port (see port()).

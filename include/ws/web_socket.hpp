@@ -18,7 +18,7 @@ namespace ws {
 namespace detail {
 class Core;
 class ServerCore;
-}
+} // namespace detail
 
 /// JS: WebSocket (https://websockets.spec.whatwg.org/#the-websocket-interface)
 ///
@@ -47,7 +47,7 @@ public:
   explicit WebSocket(const std::string &url,
                      const std::vector<std::string> &protocols = {});
   /// JS: new WebSocket(url, protocol)
-  WebSocket(const std::string &url, const std::string &protocol);
+  WebSocket(const std::string &url, std::string_view protocol);
   ~WebSocket();
   WebSocket(const WebSocket &) = delete;
   WebSocket &operator=(const WebSocket &) = delete;

@@ -26,10 +26,10 @@ namespace ws::detail {
 struct Config : websocketpp::config::asio_client {
   using type = Config;
   using concurrency_type = websocketpp::concurrency::none;
-  using elog_type = websocketpp::log::basic<concurrency_type,
-                                            websocketpp::log::elevel>;
-  using alog_type = websocketpp::log::basic<concurrency_type,
-                                            websocketpp::log::alevel>;
+  using elog_type =
+      websocketpp::log::basic<concurrency_type, websocketpp::log::elevel>;
+  using alog_type =
+      websocketpp::log::basic<concurrency_type, websocketpp::log::alevel>;
   using rng_type =
       websocketpp::random::random_device::int_generator<uint32_t,
                                                         concurrency_type>;
@@ -41,7 +41,8 @@ struct Config : websocketpp::config::asio_client {
     using alog_type = type::alog_type;
     static const bool enable_multithreading = false;
   };
-  using transport_type = websocketpp::transport::asio::endpoint<transport_config>;
+  using transport_type =
+      websocketpp::transport::asio::endpoint<transport_config>;
 };
 
 using ClientEndpoint = websocketpp::client<Config>;

@@ -60,8 +60,8 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
   } else {
     header += static_cast<char>(mask_bit | 127);
     for (int shift = 56; shift >= 0; shift -= 8)
-      header += static_cast<char>((static_cast<std::uint64_t>(size) >> shift) &
-                                  0xFF);
+      header +=
+          static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xFF);
   }
   auto counted = buffered;
   MessagePtr msg(new Message(Message::con_msg_man_ptr(), op, 0),

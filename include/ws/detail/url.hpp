@@ -20,7 +20,7 @@ struct Url {
   std::string path;     // starts with '/'
   std::string query;    // without '?'; has_query tells "?" from no query
   bool has_query = false;
-  std::string href;     // what WebSocket.url returns
+  std::string href; // what WebSocket.url returns
 
   std::uint16_t effective_port() const {
     return port >= 0 ? static_cast<std::uint16_t>(port)
@@ -69,7 +69,8 @@ inline int hex_value(char c) {
 inline std::string percent_decode(const std::string &s) {
   std::string out;
   for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+        hex_value(s[i + 2]) >= 0) {
       out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
       i += 2;
     } else {
@@ -239,9 +240,9 @@ inline Url parse_websocket_url(const std::string &input) {
   std::size_t colon = 0;
   if (s.empty() || !is_ascii_alpha(s[0]))
     invalid_url(input, "a WebSocket URL must be absolute");
-  while (colon < s.size() && (is_ascii_alpha(s[colon]) ||
-                              is_ascii_digit(s[colon]) || s[colon] == '+' ||
-                              s[colon] == '-' || s[colon] == '.'))
+  while (colon < s.size() &&
+         (is_ascii_alpha(s[colon]) || is_ascii_digit(s[colon]) ||
+          s[colon] == '+' || s[colon] == '-' || s[colon] == '.'))
     ++colon;
   if (colon == s.size() || s[colon] != ':')
     invalid_url(input, "a WebSocket URL must be absolute");
@@ -314,7 +315,9 @@ inline Url parse_websocket_url(const std::string &input) {
     url.has_query = true;
     url.query = percent_encode(
         s.substr(q + 1, (hash == std::string::npos ? s.size() : hash) - q - 1),
-        [](char c) { return std::string(" \"#<>'").find(c) != std::string::npos; });
+        [](char c) {
+          return std::string(" \"#<>'").find(c) != std::string::npos;
+        });
   }
   // Step 5: a fragment, even an empty one, is a SyntaxError.
   if (hash != std::string::npos)

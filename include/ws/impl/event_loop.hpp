@@ -26,13 +26,24 @@ inline bool runUntil(const std::function<bool()> &done,
 }
 
 inline void post(std::function<void()> task) {
-  asio::post(detail::loop().ctx, [task = std::move(task)] {
-    detail::guarded([&] { task(); });
+  asio::post(detail::loop().ctx,
+             [task = std::move(task)] { detail::guarded([&] { task(); }); });
+}
+
+inline void onSignal(std::initializer_list<int> signals,
+                     std::function<void(int)> handler) {
+  auto set = std::make_shared<asio::signal_set>(detail::loop().ctx);
+  for (int signal : signals)
+    set->add(signal);
+  set->async_wait([set, handler = std::move(handler)](
+                      const asio::error_code &ec, int signal) {
+    if (!ec)
+      detail::guarded([&] { handler(signal); });
   });
 }
 
-inline void setUncaughtExceptionHandler(
-    std::function<void(std::exception_ptr)> h) {
+inline void
+setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h) {
   detail::loop().uncaught = std::move(h);
 }
 

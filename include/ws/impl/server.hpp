@@ -85,9 +85,9 @@ public:
     websocketpp::lib::error_code ec;
     con->select_subprotocol(chosen, ec);
     if (ec) {
-      report_uncaught(std::make_exception_ptr(std::invalid_argument(
-          "handleProtocols chose '" + chosen +
-          "', which the client did not offer")));
+      report_uncaught(std::make_exception_ptr(
+          std::invalid_argument("handleProtocols chose '" + chosen +
+                                "', which the client did not offer")));
       con->set_status(websocketpp::http::status_code::internal_server_error);
       return false;
     }
@@ -139,7 +139,8 @@ public:
         res.body = "Internal Server Error";
       }
     }
-    con->set_status(static_cast<websocketpp::http::status_code::value>(res.status));
+    con->set_status(
+        static_cast<websocketpp::http::status_code::value>(res.status));
     for (const auto &hv : res.headers)
       con->replace_header(hv.first, hv.second);
     con->set_body(res.body);

@@ -159,9 +159,8 @@ inline void Core::fail_connection(const std::string &message,
   fail_message = message;
   if (code == close_status::blank) {
     // Not from inside websocketpp's own open handler: it goes on reading.
-    asio::post(loop().ctx, [c = con] {
-      c->terminate(websocketpp::lib::error_code());
-    });
+    asio::post(loop().ctx,
+               [c = con] { c->terminate(websocketpp::lib::error_code()); });
     return;
   }
   websocketpp::lib::error_code ec;
@@ -221,7 +220,9 @@ inline void Core::fire_open() {
   fire(e, &WebSocket::onopen);
 }
 
-inline void Core::fire_message(MessageEvent &e) { fire(e, &WebSocket::onmessage); }
+inline void Core::fire_message(MessageEvent &e) {
+  fire(e, &WebSocket::onmessage);
+}
 
 inline void Core::fire_error(const std::string &message) {
   ErrorEvent e;
@@ -242,9 +243,8 @@ inline void Core::fire_close(std::uint16_t code, const std::string &reason,
 
 } // namespace detail
 
-inline WebSocket::WebSocket(const std::string &url,
-                            const std::string &protocol)
-    : WebSocket(url, std::vector<std::string>{protocol}) {}
+inline WebSocket::WebSocket(const std::string &url, std::string_view protocol)
+    : WebSocket(url, std::vector<std::string>{std::string(protocol)}) {}
 
 inline WebSocket::WebSocket(const std::string &url,
                             const std::vector<std::string> &protocols)
@@ -289,11 +289,11 @@ inline WebSocket::~WebSocket() {
   }
   // Posted, never inline: we may be inside one of this socket's handlers.
   if (s == CONNECTING)
-    asio::post(detail::loop().ctx, [core = core_] { core->abort_connecting(); });
+    asio::post(detail::loop().ctx,
+               [core = core_] { core->abort_connecting(); });
   else if (s == OPEN)
-    asio::post(detail::loop().ctx, [core = core_] {
-      core->begin_close(CloseCode::goingAway, "");
-    });
+    asio::post(detail::loop().ctx,
+               [core = core_] { core->begin_close(CloseCode::goingAway, ""); });
 }
 
 inline WebSocket::ListenerId
@@ -367,9 +367,9 @@ inline void WebSocket::send_frame(int opcode, const char *data,
     c.buffered->fetch_add(size);
     return;
   }
-  auto msg = detail::make_frame(
-      static_cast<websocketpp::frame::opcode::value>(opcode), data, size,
-      !c.is_server, c.buffered);
+  auto msg =
+      detail::make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
+                         data, size, !c.is_server, c.buffered);
   detail::Core::on_loop([core = core_, msg = std::move(msg), size] {
     websocketpp::lib::error_code ec =
         websocketpp::error::make_error_code(websocketpp::error::invalid_state);

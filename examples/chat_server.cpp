@@ -1,0 +1,116 @@
+// chat_server: serves the chat page at "/", 404 elsewhere, greets each socket
+// and relays every message to everyone. Each statement is preceded by its
+// twin in Node (with the `ws` package), so the two read side by side.
+// SPDX-License-Identifier: MIT
+#include <ws/websocket.hpp>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+
+// C++ only: finds the page beside the program (build tree) or under examples/
+// (source tree) unless --page names it, and reads it.
+static std::string read_page(std::string page) {
+  if (page.empty()) {
+    char self[4096] = {};
+    if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) {
+      std::string path(self);
+      page = path.substr(0, path.rfind('/')) + "/wschatclient.html";
+    }
+    if (!std::ifstream(page))
+      page = "examples/wschatclient.html";
+    if (!std::ifstream(page))
+      page = WS_CHAT_PAGE; // the source tree's copy, known at build time
+  }
+  std::ifstream file(page);
+  if (!file)
+    throw std::runtime_error("cannot read the chat page " + page);
+  std::stringstream text;
+  text << file.rdbuf();
+  return text.str();
+}
+
+static const char usage[] =
+    "usage: chat_server [--port N] [--host H] [--page FILE]\n"
+    "Serves the chat page at / and relays every chat message to everyone.\n"
+    "  --port N     port to listen on, 0-65535 (default 8000)\n"
+    "  --host H     address to listen on (default 0.0.0.0)\n"
+    "  --page FILE  the page to serve (default: wschatclient.html, found)\n";
+
+int main(int argc, char **argv) {
+  // C++ only: the flags.
+  std::string port = "8000", host = "0.0.0.0", page_file;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << usage;
+      return 0;
+    }
+    std::string *value = flag == "--port"   ? &port
+                         : flag == "--host" ? &host
+                         : flag == "--page" ? &page_file
+                                            : nullptr;
+    if (!value || i + 1 == argc) {
+      std::cerr << "chat_server: unknown or incomplete option '" << flag
+                << "' (see --help)\n";
+      return 2;
+    }
+    *value = argv[++i];
+  }
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    std::cerr << "chat_server: --port wants a number 0-65535, not '" << port
+              << "'\n";
+    return 2;
+  }
+
+  try {
+    // const page = fs.readFileSync("wschatclient.html");
+    const std::string page = read_page(page_file);
+    // const server = http.createServer();
+    // const wss = new WebSocketServer({ server });
+    ws::Server server;
+    // server.on("request", (req, res) => {
+    server.onrequest = [&](const ws::Request &req, ws::Response &res) {
+      // if (req.url === "/") {
+      if (req.path == "/") {
+        // res.setHeader("Content-Type", "text/html; charset=utf-8");
+        res.setHeader("Content-Type", "text/html; charset=utf-8");
+        // res.end(page);
+        res.body = page;
+      } else {
+        // res.statusCode = 404;
+        res.status = 404;
+        // res.end("Not found");
+        res.body = "Not found";
+      }
+    };
+    // wss.on("connection", (socket) => {
+    server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
+      // socket.send("Welcome to the chat room.");
+      socket.send("Welcome to the chat room.");
+      // socket.onmessage = (event) => {
+      socket.onmessage = [&](const ws::MessageEvent &event) {
+        // for (const client of wss.clients) client.send(event.data);
+        server.broadcast(event.data);
+      };
+    };
+    // server.listen(8000, "0.0.0.0");
+    server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
+    // console.log(`chat_server listening on http://${host}:${port}/`);
+    std::cout << "chat_server listening on http://" << host << ":"
+              << server.port() << "/" << std::endl;
+    // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
+    ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
+    // C++ only: Node runs its event loop by itself.
+    ws::run();
+  } catch (const std::exception &e) {
+    std::cerr << "chat_server: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

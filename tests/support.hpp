@@ -1,0 +1,268 @@
+// What the tests share: waiting on the loop with a deadline, a raw TCP peer
+// for scripted exchanges, and child processes with pipes.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <ws/websocket.hpp>
+
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace test {
+
+using namespace std::chrono_literals;
+
+/// Runs the loop until `done()` holds; fails the test after `timeout`.
+inline void wait_until(const std::function<bool()> &done,
+                       std::chrono::milliseconds timeout = 10s) {
+  REQUIRE(ws::runUntil(done, timeout));
+}
+
+inline std::string local_url(const ws::Server &server,
+                             const std::string &path = "/") {
+  return "ws://127.0.0.1:" + std::to_string(server.port()) + path;
+}
+
+/// A server on 127.0.0.1, any free port, that echoes every message back
+/// as it came (text as text, binary as binary).
+struct EchoServer {
+  ws::Server server;
+  std::vector<ws::CloseEvent> closes; // what the server's sockets saw
+  EchoServer() {
+    server.onconnection = [this](ws::WebSocket &socket, const ws::Request &) {
+      socket.onmessage = [&socket](const ws::MessageEvent &e) {
+        if (e.isBinary)
+          socket.send(e.binary());
+        else
+          socket.send(e.data);
+      };
+      socket.onclose = [this](const ws::CloseEvent &e) { closes.push_back(e); };
+    };
+    server.listen(0, "127.0.0.1");
+  }
+  std::string url(const std::string &path = "/") const {
+    return local_url(server, path);
+  }
+};
+
+/// Records every event a socket fires, in order, as short strings.
+struct Recorder {
+  std::vector<std::string> events;
+  std::vector<ws::MessageEvent> messages;
+  std::vector<ws::CloseEvent> closes;
+  std::vector<std::string> errors;
+  std::vector<unsigned short> states; // readyState at each event
+  void attach(ws::WebSocket &s) {
+    s.onopen = [this, &s](const ws::Event &) {
+      events.push_back("open");
+      states.push_back(s.readyState());
+    };
+    s.onmessage = [this, &s](const ws::MessageEvent &e) {
+      events.push_back("message");
+      messages.push_back(e);
+      states.push_back(s.readyState());
+    };
+    s.onerror = [this, &s](const ws::ErrorEvent &e) {
+      events.push_back("error");
+      errors.push_back(e.message);
+      states.push_back(s.readyState());
+    };
+    s.onclose = [this, &s](const ws::CloseEvent &e) {
+      events.push_back("close");
+      closes.push_back(e);
+      states.push_back(s.readyState());
+    };
+  }
+  bool closed() const { return !closes.empty(); }
+};
+
+/// A TCP peer of our own on the loop, for exchanges websocketpp would never
+/// produce: it accepts one connection, reads the request head, answers with
+/// `respond(request)`, then, if `then_close`, closes the TCP connection.
+struct ScriptedServer {
+  asio::ip::tcp::acceptor acceptor{ws::detail::loop().ctx,
+                                   {asio::ip::make_address("127.0.0.1"), 0}};
+  std::function<std::string(const std::string &)> respond;
+  bool then_close = true;
+  std::shared_ptr<asio::ip::tcp::socket> peer;
+  std::string request;
+
+  explicit ScriptedServer(std::function<std::string(const std::string &)> r)
+      : respond(std::move(r)) {
+    acceptor.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
+      if (ec)
+        return;
+      peer = std::make_shared<asio::ip::tcp::socket>(std::move(s));
+      read_head();
+    });
+  }
+  void read_head() {
+    auto buf = std::make_shared<asio::streambuf>();
+    asio::async_read_until(
+        *peer, *buf, "\r\n\r\n",
+        [this, buf](asio::error_code ec, std::size_t n) {
+          if (ec)
+            return;
+          request.assign(asio::buffers_begin(buf->data()),
+                         asio::buffers_begin(buf->data()) + n);
+          auto out = std::make_shared<std::string>(respond(request));
+          asio::async_write(*peer, asio::buffer(*out),
+                            [this, out](asio::error_code, std::size_t) {
+                              if (then_close)
+                                peer->close();
+                            });
+        });
+  }
+  std::string url() const {
+    return "ws://127.0.0.1:" +
+           std::to_string(acceptor.local_endpoint().port()) + "/";
+  }
+  /// The header's value in the request ("" if absent).
+  std::string header(const std::string &name) const {
+    auto at = request.find("\r\n" + name + ": ");
+    if (at == std::string::npos)
+      return "";
+    at += name.size() + 4;
+    return request.substr(at, request.find("\r\n", at) - at);
+  }
+  /// RFC 6455 4.2.2: the Sec-WebSocket-Accept for the request's key.
+  std::string accept_key() const {
+    std::string key =
+        header("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[20];
+    websocketpp::sha1::calc(key.data(), key.size(), digest);
+    return websocketpp::base64_encode(digest, 20);
+  }
+  std::string upgrade(const std::string &extra_headers = "") const {
+    return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+           accept_key() + "\r\n" + extra_headers + "\r\n";
+  }
+};
+
+/// A plain HTTP GET over loopback; returns the whole response.
+inline std::string http_get(std::uint16_t port, const std::string &path,
+                            const std::string &extra_headers = "") {
+  asio::io_context ctx;
+  asio::ip::tcp::socket s(ctx);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  std::string req = "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" +
+                    extra_headers + "Connection: close\r\n\r\n";
+  asio::write(s, asio::buffer(req));
+  std::string response;
+  asio::error_code ec;
+  char buf[4096];
+  for (;;) {
+    std::size_t n = s.read_some(asio::buffer(buf), ec);
+    response.append(buf, n);
+    if (ec)
+      break;
+  }
+  return response;
+}
+
+/// A child process with its stdin and stdout on pipes.
+class Process {
+public:
+  explicit Process(const std::vector<std::string> &argv) {
+    int in[2], out[2];
+    REQUIRE(pipe(in) == 0);
+    REQUIRE(pipe(out) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, in[1]);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::vector<char *> args;
+    for (const auto &a : argv)
+      args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    REQUIRE(posix_spawn(&pid_, args[0], &actions, nullptr, args.data(),
+                        environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(in[0]);
+    close(out[1]);
+    stdin_ = in[1];
+    stdout_ = out[0];
+    fcntl(stdin_, F_SETFD, FD_CLOEXEC);
+    fcntl(stdout_, F_SETFD, FD_CLOEXEC);
+  }
+  ~Process() {
+    close_stdin();
+    if (stdout_ >= 0)
+      close(stdout_);
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void write_line(const std::string &line) {
+    std::string s = line + "\n";
+    REQUIRE(write(stdin_, s.data(), s.size()) == ssize_t(s.size()));
+  }
+  void close_stdin() {
+    if (stdin_ >= 0)
+      close(stdin_);
+    stdin_ = -1;
+  }
+  /// The next line of its stdout, waiting at most `timeout`.
+  std::string read_line(std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto nl = buffer_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return line;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      REQUIRE(left.count() > 0);
+      pollfd p{stdout_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        continue;
+      char buf[4096];
+      ssize_t n = read(stdout_, buf, sizeof buf);
+      REQUIRE(n > 0); // end of output before a whole line came
+      buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  /// Its exit status, waiting at most `timeout` (-1 if killed by a signal).
+  int wait(std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    for (;;) {
+      pid_t r = waitpid(pid_, &status, WNOHANG);
+      if (r == pid_)
+        break;
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      // Child exit has no descriptor to poll here; a short pause between
+      // checks, bounded by the deadline above.
+      poll(nullptr, 0, 10);
+    }
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+private:
+  pid_t pid_ = -1;
+  int stdin_ = -1, stdout_ = -1;
+  bool exited_ = false;
+  std::string buffer_;
+};
+
+} // namespace test

@@ -1,0 +1,99 @@
+// The flagship end to end: chat_server and two chat_client processes chat
+// through it; the page is served at / with 404 elsewhere.
+// SPDX-License-Identifier: MIT
+#include "support.hpp"
+
+#include <cstdlib>
+
+namespace {
+
+std::string program(const char *name) {
+  const char *path = std::getenv(name);
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+/// Starts chat_server on a free loopback port; returns the port.
+std::uint16_t start_server(test::Process &server) {
+  std::string line = server.read_line();
+  const std::string prefix = "chat_server listening on http://127.0.0.1:";
+  REQUIRE(line.rfind(prefix, 0) == 0);
+  return static_cast<std::uint16_t>(std::stoi(line.substr(prefix.size())));
+}
+
+} // namespace
+
+TEST_CASE("two chat_clients chat through chat_server") {
+  test::Process server(
+      {program("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = start_server(server);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+
+  test::Process ann({program("CHAT_CLIENT"), url, "--nick", "ann"});
+  CHECK(ann.read_line() == "Welcome to the chat room.");
+  test::Process bob({program("CHAT_CLIENT"), url, "--nick", "bob"});
+  CHECK(bob.read_line() == "Welcome to the chat room.");
+
+  ann.write_line("hello, bob");
+  CHECK(ann.read_line() == "ann: hello, bob");
+  CHECK(bob.read_line() == "ann: hello, bob");
+  bob.write_line("hi ann \xe2\x9c\x8c");
+  CHECK(bob.read_line() == "bob: hi ann \xe2\x9c\x8c");
+  CHECK(ann.read_line() == "bob: hi ann \xe2\x9c\x8c");
+
+  // End of input: close with 1000, exit 0 after the close event.
+  ann.close_stdin();
+  CHECK(ann.wait() == 0);
+  bob.write_line("still here");
+  CHECK(bob.read_line() == "bob: still here");
+
+  // The page at /, 404 elsewhere.
+  std::string page = test::http_get(port, "/");
+  CHECK(page.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(page.find("text/html") != std::string::npos);
+  CHECK(page.find("new WebSocket(\"ws://\" + location.host + \"/\")") !=
+        std::string::npos);
+  CHECK(test::http_get(port, "/nope").rfind("HTTP/1.1 404", 0) == 0);
+
+  // SIGTERM: every socket closed cleanly with 1001, both exit 0.
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+  CHECK(bob.wait() == 0);
+}
+
+TEST_CASE("chat_client exits 1 when the connection fails") {
+  std::uint16_t port;
+  {
+    asio::io_context ctx;
+    asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }
+  test::Process client({program("CHAT_CLIENT"),
+                        "ws://127.0.0.1:" + std::to_string(port) + "/",
+                        "--nick", "x"});
+  CHECK(client.wait() == 1);
+}
+
+TEST_CASE("the examples check their flags") {
+  test::Process help({program("CHAT_SERVER"), "--help"});
+  CHECK(help.read_line().rfind("usage: chat_server", 0) == 0);
+  CHECK(help.wait() == 0);
+  CHECK(test::Process({program("CHAT_SERVER"), "--port", "70000"}).wait() == 2);
+  CHECK(test::Process({program("CHAT_SERVER"), "--bogus"}).wait() == 2);
+  CHECK(test::Process({program("CHAT_SERVER"), "--page", "/no/such/file"})
+            .wait() == 1);
+  CHECK(test::Process({program("CHAT_CLIENT"), "--bogus"}).wait() == 2);
+  CHECK(test::Process({program("CHAT_CLIENT"), "ftp://x/", "--nick", "n"})
+            .wait() == 2);
+}
+
+TEST_CASE("chat_server refuses a port in use with one clear line") {
+  test::Process first(
+      {program("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = start_server(first);
+  test::Process second({program("CHAT_SERVER"), "--port", std::to_string(port),
+                        "--host", "127.0.0.1"});
+  CHECK(second.wait() == 1);
+  first.signal(SIGINT);
+  CHECK(first.wait() == 0);
+}

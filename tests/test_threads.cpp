@@ -1,0 +1,108 @@
+// The threading contract: send() and close() from other threads, and
+// destroying sockets while the loop runs.
+// SPDX-License-Identifier: MIT
+#include "support.hpp"
+
+#include <atomic>
+#include <thread>
+
+using test::wait_until;
+using namespace std::chrono_literals;
+
+TEST_CASE("send() from 4 threads at once: nothing lost, order kept per "
+          "thread") {
+  ws::Server server;
+  std::vector<std::string> got;
+  server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
+    s.onmessage = [&](const ws::MessageEvent &e) { got.push_back(e.data); };
+  };
+  server.listen(0, "127.0.0.1");
+  ws::WebSocket socket(test::local_url(server));
+  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+
+  constexpr int threads = 4, each = 2000;
+  std::vector<std::thread> senders;
+  for (int t = 0; t < threads; ++t)
+    senders.emplace_back([&socket, t] {
+      for (int i = 0; i < each; ++i)
+        socket.send(std::to_string(t) + ":" + std::to_string(i));
+    });
+  // This thread runs the loop meanwhile, as a program would.
+  wait_until([&] { return got.size() == threads * each; }, 30s);
+  for (auto &s : senders)
+    s.join();
+  std::vector<int> next(threads, 0);
+  for (const auto &m : got) {
+    int t = std::stoi(m.substr(0, m.find(':')));
+    int i = std::stoi(m.substr(m.find(':') + 1));
+    REQUIRE(i == next[t]);
+    ++next[t];
+  }
+  CHECK(next == std::vector<int>(threads, each));
+  wait_until([&] { return socket.bufferedAmount() == 0; });
+}
+
+TEST_CASE("server sockets and broadcast are safe from other threads") {
+  ws::Server server;
+  std::atomic<ws::WebSocket *> accepted{nullptr};
+  server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
+    accepted = &s;
+  };
+  server.listen(0, "127.0.0.1");
+  ws::WebSocket socket(test::local_url(server));
+  std::vector<std::string> got;
+  socket.onmessage = [&](const ws::MessageEvent &e) { got.push_back(e.data); };
+  wait_until([&] { return accepted.load() != nullptr; });
+  std::thread t([&] {
+    for (int i = 0; i < 100; ++i) {
+      accepted.load()->send("direct " + std::to_string(i));
+      server.broadcast("all " + std::to_string(i));
+    }
+  });
+  wait_until([&] { return got.size() == 200; });
+  t.join();
+}
+
+TEST_CASE("close() from another thread while the loop runs") {
+  test::EchoServer echo;
+  ws::WebSocket socket(echo.url());
+  test::Recorder r;
+  r.attach(socket);
+  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  std::thread t([&] {
+    socket.send("last words");
+    socket.close(4000, "from a thread");
+    CHECK(socket.readyState() == ws::WebSocket::CLOSING);
+  });
+  wait_until([&] { return r.closed(); });
+  t.join();
+  CHECK(r.closes[0].code == 4000);
+  CHECK(r.closes[0].reason == "from a thread");
+  REQUIRE(!echo.closes.empty());
+}
+
+TEST_CASE("destroying sockets from other threads while the loop runs") {
+  test::EchoServer echo;
+  std::vector<std::unique_ptr<ws::WebSocket>> sockets;
+  std::atomic<int> messages{0};
+  for (int i = 0; i < 8; ++i) {
+    sockets.push_back(std::make_unique<ws::WebSocket>(echo.url()));
+    auto *s = sockets.back().get();
+    s->onopen = [s](const ws::Event &) { s->send("hi"); };
+    s->onmessage = [s, &messages](const ws::MessageEvent &) {
+      ++messages;
+      s->send("again");
+    };
+  }
+  wait_until([&] { return messages > 100; });
+  std::atomic<bool> destroyed{false};
+  std::thread t([&] {
+    sockets.clear(); // traffic in flight on every socket
+    destroyed = true;
+  });
+  wait_until([&] { return destroyed.load(); });
+  t.join();
+  wait_until([&] { return echo.closes.size() == 8; });
+  for (const auto &c : echo.closes)
+    CHECK(c.code == 1001);
+}
