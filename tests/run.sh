@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The whole test suite: a plain build, the same under ASan+UBSan, the threaded
+# tests under TSan, and a formatting check. Ends with "N passed, N failed"
+# (one count per test program per build) and exits non-zero on any failure.
+set -u
+cd "$(dirname "$0")/.."
+passed=0
+failed=0
+failures=()
+
+# count BUILD_DIR LABEL: adds up the results meson wrote for the last run.
+count() {
+  local log="$1/meson-logs/testlog.json" p f
+  if [ ! -s "$log" ]; then
+    failed=$((failed + 1)); failures+=("$2: no test results"); return
+  fi
+  p=$(grep -c '"result": "OK"' "$log")
+  f=$(grep -c '"result": "\(FAIL\|TIMEOUT\|ERROR\|UNEXPECTEDPASS\)"' "$log")
+  passed=$((passed + p))
+  failed=$((failed + f))
+  [ "$f" -eq 0 ] || failures+=("$2: $f failed (see $log)")
+}
+
+# suite LABEL BUILD_DIR "SETUP_ARGS" [TEST...]: builds (only the programs
+# the named tests need, if any are named) and runs the tests.
+suite() {
+  local label="$1" dir="$2" args="$3"
+  shift 3
+  echo "== $label"
+  if [ ! -d "$dir" ]; then
+    # shellcheck disable=SC2086
+    meson setup "$dir" $args >/dev/null || {
+      failed=$((failed + 1)); failures+=("$label: meson setup failed"); return; }
+  fi
+  local targets=()
+  for t in "$@"; do targets+=("tests/test_$t"); done
+  # The chat test runs the example programs.
+  [[ " $* " == *" chat "* ]] && targets+=(examples/chat_server examples/chat_client)
+  if ! ninja -C "$dir" "${targets[@]}"; then
+    failed=$((failed + 1)); failures+=("$label: build failed"); return
+  fi
+  rm -f "$dir/meson-logs/testlog.json"
+  meson test -C "$dir" --no-rebuild --print-errorlogs "$@"
+  count "$dir" "$label"
+}
+
+suite "plain build" build ""
+# Sanitizer builds at -O0: they compile five times faster than optimized.
+suite "ASan+UBSan" build-asan \
+  "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
+  constructor send close events server threads chat
+# -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
+suite "TSan (threaded paths)" build-tsan \
+  "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \
+  threads events server close
+
+echo "== clang-format"
+if command -v clang-format >/dev/null; then
+  if clang-format --dry-run -Werror include/ws/*.hpp include/ws/*/*.hpp \
+      examples/*.cpp tests/*.cpp tests/*.hpp; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failures+=("clang-format: files need formatting")
+  fi
+else
+  echo "clang-format: skipped (not installed)"
+fi
+
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
