@@ -48,7 +48,7 @@ suite "plain build" build ""
 # Sanitizer builds at -O0: they compile five times faster than optimized.
 suite "ASan+UBSan" build-asan \
   "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
-  constructor send close events server threads chat
+  constructor send close events server threads protocol chat
 # -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \

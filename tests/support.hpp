@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -103,10 +104,17 @@ struct ScriptedServer {
       : respond(std::move(r)) {
     acceptor.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
       if (ec)
-        return;
+        return; // aborted: `this` may be gone
       peer = std::make_shared<asio::ip::tcp::socket>(std::move(s));
       read_head();
     });
+  }
+  ~ScriptedServer() {
+    // Cancels what is pending; those handlers return without touching us.
+    asio::error_code ignored;
+    acceptor.close(ignored);
+    if (peer)
+      peer->close(ignored);
   }
   void read_head() {
     auto buf = std::make_shared<asio::streambuf>();
@@ -118,12 +126,26 @@ struct ScriptedServer {
           request.assign(asio::buffers_begin(buf->data()),
                          asio::buffers_begin(buf->data()) + n);
           auto out = std::make_shared<std::string>(respond(request));
+          // From here on only the socket is used: the test may end first.
           asio::async_write(*peer, asio::buffer(*out),
-                            [this, out](asio::error_code, std::size_t) {
-                              if (then_close)
-                                peer->close();
+                            [p = peer, out, close = then_close](
+                                asio::error_code, std::size_t) {
+                              if (close)
+                                p->close();
+                              else
+                                close_on_input(p);
                             });
         });
+  }
+  /// Closes the TCP connection once the client sends anything (its close
+  /// frame) or goes away: a server that drops the connection promptly.
+  static void close_on_input(std::shared_ptr<asio::ip::tcp::socket> p) {
+    auto buf = std::make_shared<std::array<char, 1024>>();
+    p->async_read_some(asio::buffer(*buf),
+                       [p, buf](asio::error_code, std::size_t) {
+                         asio::error_code ignored;
+                         p->close(ignored);
+                       });
   }
   std::string url() const {
     return "ws://127.0.0.1:" +
