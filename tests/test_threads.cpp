@@ -97,6 +97,14 @@ TEST_CASE("destroying sockets from other threads while the loop runs") {
       s->send("again");
     };
   }
+  // All open on both ends: one still CONNECTING would rightly be dropped
+  // without a close frame.
+  wait_until([&] {
+    for (const auto &s : sockets)
+      if (s->readyState() != ws::WebSocket::OPEN)
+        return false;
+    return echo.server.clients().size() == 8;
+  });
   wait_until([&] { return messages > 100; });
   std::atomic<bool> destroyed{false};
   std::thread t([&] {

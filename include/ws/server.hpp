@@ -101,6 +101,7 @@ public:
   void close();
 
 private:
+  void broadcast_frame(int opcode, std::string payload);
   std::shared_ptr<detail::ServerCore> core_;
 };
 

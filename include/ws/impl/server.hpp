@@ -256,18 +256,20 @@ inline void Server::broadcast(std::string_view text) {
   if (!detail::valid_utf8(text))
     throw SyntaxError("broadcast(): the message is not valid UTF-8; send it "
                       "as ws::Binary instead.");
-  detail::Core::on_loop([core = core_, t = std::string(text)] {
-    for (const auto &s : core->sockets)
-      if (s.second->readyState() == WebSocket::OPEN)
-        s.second->send(t);
-  });
+  broadcast_frame(websocketpp::frame::opcode::text, std::string(text));
 }
 
 inline void Server::broadcast(const Binary &data) {
-  detail::Core::on_loop([core = core_, d = data] {
+  broadcast_frame(websocketpp::frame::opcode::binary,
+                  std::string(data.begin(), data.end()));
+}
+
+// On the loop: the set of sockets belongs to it.
+inline void Server::broadcast_frame(int opcode, std::string payload) {
+  detail::Core::on_loop([core = core_, opcode, p = std::move(payload)] {
     for (const auto &s : core->sockets)
       if (s.second->readyState() == WebSocket::OPEN)
-        s.second->send(d);
+        s.second->send_frame(opcode, p.data(), p.size());
   });
 }
 
