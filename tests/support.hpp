@@ -90,6 +90,18 @@ struct Recorder {
   bool closed() const { return !closes.empty(); }
 };
 
+/// An EchoServer with one client connected to it and recorded: the
+/// starting point of most tests.
+struct OpenClient {
+  EchoServer echo;
+  ws::WebSocket socket{echo.url()};
+  Recorder r;
+  OpenClient() {
+    r.attach(socket);
+    wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  }
+};
+
 /// A TCP peer of our own on the loop, for exchanges websocketpp would never
 /// produce: it accepts one connection, reads the request head, answers with
 /// `respond(request)`, then, if `then_close`, closes the TCP connection.

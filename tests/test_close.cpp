@@ -7,16 +7,6 @@ using test::wait_until;
 
 namespace {
 
-struct Open {
-  test::EchoServer echo;
-  ws::WebSocket socket{echo.url()};
-  test::Recorder r;
-  Open() {
-    r.attach(socket);
-    wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
-  }
-};
-
 std::string euros(int n) {
   std::string s;
   for (int i = 0; i < n; ++i)
@@ -27,7 +17,7 @@ std::string euros(int n) {
 } // namespace
 
 TEST_CASE("a client's code and reason reach the server; both close clean") {
-  Open o;
+  test::OpenClient o;
   o.socket.close(4000, "bye");
   CHECK(o.socket.readyState() == ws::WebSocket::CLOSING);
   wait_until([&] { return o.r.closed() && !o.echo.closes.empty(); });
@@ -73,14 +63,14 @@ TEST_CASE("close() without a code sends no body: the peer reports 1005") {
   CHECK(r.closes[0].reason.empty());
   CHECK(r.closes[0].wasClean);
 
-  Open o;
+  test::OpenClient o;
   o.socket.close();
   wait_until([&] { return !o.echo.closes.empty(); });
   CHECK(o.echo.closes[0].code == 1005);
 }
 
 TEST_CASE("close() refuses codes other than 1000 and 3000-4999") {
-  Open o;
+  test::OpenClient o;
   for (int code : {0, 999, 1001, 1002, 1005, 1006, 1015, 2999, 5000, 65535}) {
     INFO(code);
     CHECK_THROWS_AS(o.socket.close(static_cast<std::uint16_t>(code)),
@@ -98,7 +88,7 @@ TEST_CASE("close() refuses codes other than 1000 and 3000-4999") {
 }
 
 TEST_CASE("a reason over 123 bytes of UTF-8 throws SyntaxError") {
-  Open o;
+  test::OpenClient o;
   CHECK_THROWS_AS(o.socket.close(1000, euros(41) + "a"), ws::SyntaxError);
   CHECK_THROWS_AS(o.socket.close(1000, std::string(124, 'a')), ws::SyntaxError);
   CHECK_THROWS_AS(o.socket.close(1000, "\xff"), ws::SyntaxError);
@@ -136,7 +126,7 @@ TEST_CASE("close() while CONNECTING fails the connection") {
 }
 
 TEST_CASE("a second close() does nothing") {
-  Open o;
+  test::OpenClient o;
   o.socket.close(4000, "first");
   o.socket.close(4002, "second");
   wait_until([&] { return o.r.closed(); });

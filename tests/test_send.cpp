@@ -24,11 +24,9 @@ ws::Binary bytes_of(std::size_t size) {
 } // namespace
 
 TEST_CASE("text and binary echo intact at every frame size class") {
-  test::EchoServer echo;
-  ws::WebSocket socket(echo.url());
-  test::Recorder r;
-  r.attach(socket);
-  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  test::OpenClient o;
+  auto &socket = o.socket;
+  auto &r = o.r;
   const std::size_t sizes[] = {0, 1, 125, 126, 65535, 65536, 1 << 20};
   for (std::size_t size : sizes) {
     socket.send(text_of(size));
@@ -84,11 +82,9 @@ TEST_CASE("send() while CONNECTING throws InvalidStateError") {
 }
 
 TEST_CASE("bufferedAmount counts queued bytes and falls to 0 once written") {
-  test::EchoServer echo;
-  ws::WebSocket socket(echo.url());
-  test::Recorder r;
-  r.attach(socket);
-  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  test::OpenClient o;
+  auto &socket = o.socket;
+  auto &r = o.r;
   socket.send(std::string(1 << 20, 'a'));
   socket.send(ws::Binary(1000, 7));
   // Nothing can have been written yet: this thread runs the loop.
@@ -98,11 +94,9 @@ TEST_CASE("bufferedAmount counts queued bytes and falls to 0 once written") {
 }
 
 TEST_CASE("after close() send() sends nothing and grows bufferedAmount") {
-  test::EchoServer echo;
-  ws::WebSocket socket(echo.url());
-  test::Recorder r;
-  r.attach(socket);
-  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  test::OpenClient o;
+  auto &socket = o.socket;
+  auto &r = o.r;
   socket.send("before");
   wait_until([&] { return r.messages.size() == 1; });
   wait_until([&] { return socket.bufferedAmount() == 0; });
@@ -118,11 +112,9 @@ TEST_CASE("after close() send() sends nothing and grows bufferedAmount") {
 }
 
 TEST_CASE("text that is not UTF-8 throws SyntaxError; as Binary it goes") {
-  test::EchoServer echo;
-  ws::WebSocket socket(echo.url());
-  test::Recorder r;
-  r.attach(socket);
-  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  test::OpenClient o;
+  auto &socket = o.socket;
+  auto &r = o.r;
   for (const char *bad : {"\xff", "a\xc3", "\xed\xa0\x80", "\xc0\xaf"})
     CHECK_THROWS_AS(socket.send(bad), ws::SyntaxError);
   CHECK(socket.bufferedAmount() == 0);

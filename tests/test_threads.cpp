@@ -64,11 +64,10 @@ TEST_CASE("server sockets and broadcast are safe from other threads") {
 }
 
 TEST_CASE("close() from another thread while the loop runs") {
-  test::EchoServer echo;
-  ws::WebSocket socket(echo.url());
-  test::Recorder r;
-  r.attach(socket);
-  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  test::OpenClient o;
+  auto &socket = o.socket;
+  auto &r = o.r;
+  auto &echo = o.echo;
   std::atomic<unsigned short> state_after_close{0};
   std::thread t([&] {
     socket.send("last words");
