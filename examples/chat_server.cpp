@@ -99,13 +99,13 @@ int main(int argc, char **argv) {
         server.broadcast(event.data);
       };
     };
+    // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
+    ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
     // server.listen(8000, "0.0.0.0");
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
     // console.log(`chat_server listening on http://${host}:${port}/`);
     std::cout << "chat_server listening on http://" << host << ":"
               << server.port() << "/" << std::endl;
-    // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
-    ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
     // C++ only: Node runs its event loop by itself.
     ws::run();
   } catch (const std::exception &e) {

@@ -77,7 +77,8 @@ TEST_CASE("close() from another thread while the loop runs") {
   });
   wait_until([&] { return r.closed(); });
   t.join();
-  CHECK(state_after_close == ws::WebSocket::CLOSING);
+  // CLOSING at once; CLOSED if the loop finished the close meanwhile.
+  CHECK(state_after_close >= ws::WebSocket::CLOSING);
   CHECK(r.closes[0].code == 4000);
   CHECK(r.closes[0].reason == "from a thread");
   REQUIRE(!echo.closes.empty());

@@ -12,7 +12,7 @@ namespace ws {
 /// Runs the event loop on the calling thread until nothing is left to do:
 /// no socket connecting, open or closing, no server listening, nothing
 /// posted. Every handler runs inside run(), one at a time. Only one thread
-/// may run the loop at a time.
+/// may run the loop at a time, and never from inside a handler.
 void run();
 
 /// Runs the loop until `done()` holds or `timeout` passes, whichever comes
