@@ -1,0 +1,76 @@
+// echo_server: sends every message back as it came, text as text and binary
+// as binary, on any path. The server the conformance tests and benchmarks
+// talk to. Each statement is preceded by its twin in Node (`ws` package).
+// SPDX-License-Identifier: MIT
+#include <ws/websocket.hpp>
+
+#include <csignal>
+#include <iostream>
+#include <string>
+
+static const char usage[] =
+    "usage: echo_server [--port N] [--host H] [--accept-protocols]\n"
+    "Echoes every message back: text as text, binary as binary.\n"
+    "  --port N              port to listen on, 0-65535 (default 9001)\n"
+    "  --host H              address to listen on (default 0.0.0.0)\n"
+    "  --accept-protocols    accept the first subprotocol a client offers\n";
+
+int main(int argc, char **argv) {
+  // C++ only: the flags.
+  std::string port = "9001", host = "0.0.0.0";
+  bool accept_protocols = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      std::cout << usage;
+      return 0;
+    } else if (flag == "--accept-protocols") {
+      accept_protocols = true;
+    } else if ((flag == "--port" || flag == "--host") && i + 1 < argc) {
+      (flag == "--port" ? port : host) = argv[++i];
+    } else {
+      std::cerr << "echo_server: unknown or incomplete option '" << flag
+                << "' (see --help)\n";
+      return 2;
+    }
+  }
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) > 65535) {
+    std::cerr << "echo_server: --port wants a number 0-65535, not '" << port
+              << "'\n";
+    return 2;
+  }
+
+  try {
+    // const wss = new WebSocketServer({ port, host, handleProtocols });
+    ws::Server server;
+    if (accept_protocols)
+      // handleProtocols: (protocols) => protocols.values().next().value,
+      server.handleProtocols = [](const std::vector<std::string> &offered,
+                                  const ws::Request &) { return offered[0]; };
+    // wss.on("connection", (socket) => {
+    server.onconnection = [](ws::WebSocket &socket, const ws::Request &) {
+      // socket.on("message", (data, isBinary) => {
+      socket.onmessage = [&socket](const ws::MessageEvent &event) {
+        // socket.send(data, { binary: isBinary });
+        if (event.isBinary)
+          socket.send(event.binary());
+        else
+          socket.send(event.data);
+      };
+    };
+    // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
+    ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
+    server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
+    // console.log(`echo_server listening on ws://${host}:${port}/`);
+    std::cout << "echo_server listening on ws://" << host << ":"
+              << server.port() << "/" << std::endl;
+    // C++ only: Node runs its event loop by itself.
+    ws::run();
+  } catch (const std::exception &e) {
+    std::cerr << "echo_server: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

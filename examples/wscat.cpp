@@ -1,0 +1,111 @@
+// wscat: a command-line WebSocket client, like npm's wscat. One line per
+// event on stdout; each line typed is sent as a text message.
+// SPDX-License-Identifier: MIT
+#include <ws/websocket.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <thread>
+#include <vector>
+
+static const char usage[] =
+    "usage: wscat URL [--protocol P]... [--echo]\n"
+    "Connects to URL and prints one line per event:\n"
+    "  open <protocol or ->, message text <data>, message binary <hex>,\n"
+    "  error <message>, close <code> <wasClean> <reason>\n"
+    "Each line typed is sent as a text message; the end of input closes\n"
+    "with 1000. --echo sends every message back instead of reading input.\n"
+    "Exits 0 if the connection closed cleanly, 1 otherwise.\n";
+
+// One event per line: a newline inside a message prints as \n.
+static std::string one_line(const std::string &text) {
+  std::string out;
+  for (char c : text)
+    out += c == '\n' ? "\\n" : c == '\r' ? "\\r" : std::string(1, c);
+  return out;
+}
+
+static std::string hex(const std::string &bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+int main(int argc, char **argv) {
+  std::string url;
+  std::vector<std::string> protocols;
+  bool echo = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--help" || arg == "-h") {
+      std::cout << usage;
+      return 0;
+    } else if (arg == "--protocol" && i + 1 < argc) {
+      protocols.push_back(argv[++i]);
+    } else if (arg == "--echo") {
+      echo = true;
+    } else if (arg.rfind("-", 0) != 0 && url.empty()) {
+      url = arg;
+    } else {
+      std::cerr << "wscat: unknown or incomplete option '" << arg
+                << "' (see --help)\n";
+      return 2;
+    }
+  }
+  if (url.empty()) {
+    std::cerr << "wscat: no URL given (see --help)\n";
+    return 2;
+  }
+  try {
+    ws::WebSocket socket(url, protocols);
+    socket.onopen = [&](const ws::Event &) {
+      std::cout << "open "
+                << (socket.protocol().empty() ? "-" : socket.protocol())
+                << std::endl;
+      if (echo)
+        return;
+      // The terminal is read on a thread of its own; send() and close() are
+      // safe from any thread.
+      std::thread([&socket] {
+        std::string line;
+        while (std::getline(std::cin, line))
+          socket.send(line);
+        socket.close(1000);
+      }).detach();
+    };
+    socket.onmessage = [&](const ws::MessageEvent &event) {
+      if (event.isBinary)
+        std::cout << "message binary " << hex(event.data) << std::endl;
+      else
+        std::cout << "message text " << one_line(event.data) << std::endl;
+      if (echo && event.isBinary)
+        socket.send(event.binary());
+      else if (echo)
+        socket.send(event.data);
+    };
+    socket.onerror = [](const ws::ErrorEvent &event) {
+      std::cout << "error " << one_line(event.message) << std::endl;
+    };
+    int status = 1;
+    socket.onclose = [&](const ws::CloseEvent &event) {
+      std::cout << "close " << event.code << " "
+                << (event.wasClean ? "true" : "false") << " "
+                << one_line(event.reason) << std::endl;
+      status = event.wasClean ? 0 : 1;
+    };
+    ws::run();
+    // The reader thread may still wait on the terminal: leave without
+    // destroying the socket it uses.
+    std::cout.flush();
+    std::_Exit(status);
+  } catch (const ws::DOMException &e) {
+    std::cerr << "wscat: " << e.what() << "\n";
+    return 2;
+  }
+}
