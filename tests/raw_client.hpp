@@ -1,0 +1,160 @@
+// A WebSocket client written from RFC 6455 alone, speaking raw bytes over a
+// blocking TCP socket: what a conformance test needs to send frames no
+// library would.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "support.hpp"
+
+#include <optional>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+namespace test {
+
+struct Frame {
+  bool fin = true;
+  int rsv = 0; // the three reserved bits, as 0-7
+  int opcode = 0;
+  std::string payload;
+  /// The status code of a close frame (1005 if it has none).
+  int close_code() const {
+    return payload.size() >= 2 ? (static_cast<unsigned char>(payload[0]) << 8) |
+                                     static_cast<unsigned char>(payload[1])
+                               : 1005;
+  }
+};
+
+/// One frame on the wire, masked with a fixed key unless `masked` is false.
+inline std::string frame(int opcode, const std::string &payload,
+                         bool fin = true, int rsv = 0, bool masked = true) {
+  std::string out;
+  out += static_cast<char>((fin ? 0x80 : 0) | (rsv << 4) | opcode);
+  const char mask_bit = masked ? '\x80' : '\0';
+  const std::size_t n = payload.size();
+  if (n < 126) {
+    out += static_cast<char>(mask_bit | static_cast<char>(n));
+  } else if (n <= 0xFFFF) {
+    out += static_cast<char>(mask_bit | 126);
+    out += static_cast<char>(n >> 8);
+    out += static_cast<char>(n & 0xFF);
+  } else {
+    out += static_cast<char>(mask_bit | 127);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out += static_cast<char>((static_cast<std::uint64_t>(n) >> shift) & 0xFF);
+  }
+  const char key[4] = {0x12, 0x34, 0x56, 0x78};
+  if (masked)
+    out.append(key, 4);
+  for (std::size_t i = 0; i < n; ++i)
+    out += masked ? static_cast<char>(payload[i] ^ key[i % 4]) : payload[i];
+  return out;
+}
+
+inline std::string close_payload(int code, const std::string &reason = "") {
+  return std::string{static_cast<char>(code >> 8),
+                     static_cast<char>(code & 0xFF)} +
+         reason;
+}
+
+class RawClient {
+public:
+  RawClient(std::uint16_t port, const std::string &extra_headers = "") {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd_ >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(connect(fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr) ==
+            0);
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    send_raw("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+             extra_headers + "\r\n");
+    std::string head;
+    while (head.find("\r\n\r\n") == std::string::npos) {
+      auto byte = read_bytes(1);
+      REQUIRE(byte);
+      head += *byte;
+    }
+    response = head;
+    REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
+    // RFC 6455 4.2.2's own example key and answer.
+    REQUIRE(head.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
+  }
+  ~RawClient() { close(fd_); }
+
+  void send_raw(const std::string &bytes) {
+    std::size_t sent = 0;
+    while (sent < bytes.size()) {
+      ssize_t n =
+          ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0)
+        return; // the server may already have closed: reads will tell
+      sent += static_cast<std::size_t>(n);
+    }
+  }
+
+  /// The next frame, or nothing if the server closed the TCP connection.
+  std::optional<Frame> read_frame() {
+    auto head = read_bytes(2);
+    if (!head)
+      return std::nullopt;
+    Frame f;
+    unsigned char b0 = (*head)[0], b1 = (*head)[1];
+    f.fin = b0 & 0x80;
+    f.rsv = (b0 >> 4) & 7;
+    f.opcode = b0 & 0x0F;
+    CHECK((b1 & 0x80) == 0); // a server never masks (RFC 6455 5.1)
+    std::uint64_t n = b1 & 0x7F;
+    if (n >= 126) {
+      auto ext = read_bytes(n == 126 ? 2 : 8);
+      REQUIRE(ext);
+      n = 0;
+      for (unsigned char c : *ext)
+        n = (n << 8) | c;
+    }
+    auto payload = read_bytes(static_cast<std::size_t>(n));
+    REQUIRE(payload);
+    f.payload = *payload;
+    return f;
+  }
+
+  /// True once the server has closed the TCP connection (within 10 s).
+  bool closed_by_server() {
+    auto b = read_bytes(1);
+    return !b;
+  }
+
+  std::string response;
+
+private:
+  std::optional<std::string> read_bytes(std::size_t n) {
+    std::string out;
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (out.size() < n) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      REQUIRE(left.count() > 0); // the server went quiet
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        continue;
+      char buf[65536];
+      ssize_t got = recv(fd_, buf, std::min(sizeof buf, n - out.size()), 0);
+      if (got <= 0)
+        return std::nullopt;
+      out.append(buf, static_cast<std::size_t>(got));
+    }
+    return out;
+  }
+
+  int fd_ = -1;
+};
+
+} // namespace test
