@@ -36,7 +36,8 @@ suite() {
   for t in "$@"; do targets+=("tests/test_$t"); done
   # The chat test runs the example programs.
   [[ " $* " == *" chat "* ]] && targets+=(examples/chat_server examples/chat_client)
-  [[ " $* " == *" conformance "* ]] && targets+=(examples/echo_server)
+  [[ " $* " == *" conformance "* || " $* " == *" tools "* ]] &&
+    targets+=(examples/echo_server examples/wscat)
   if ! ninja -C "$dir" "${targets[@]}"; then
     failed=$((failed + 1)); failures+=("$label: build failed"); return
   fi
@@ -49,7 +50,7 @@ suite "plain build" build ""
 # Sanitizer builds at -O0: they compile five times faster than optimized.
 suite "ASan+UBSan" build-asan \
   "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
-  constructor send close events server threads protocol conformance chat
+  constructor send close events server threads protocol conformance tools chat
 # -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \

@@ -1,0 +1,185 @@
+// The tools as programs: wscat (including --echo against servers that
+// misbehave) and echo_server, their output, signals and exit codes.
+// SPDX-License-Identifier: MIT
+#include "support.hpp"
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+
+namespace {
+
+std::string program(const char *name) {
+  const char *path = std::getenv(name);
+  REQUIRE(path != nullptr);
+  return path;
+}
+
+/// Runs the ws loop on a thread of its own while this thread drives a child
+/// process; objects on the loop are left alone until it has stopped.
+class LoopThread {
+public:
+  LoopThread()
+      : thread_([this] {
+          ws::runUntil([this] { return stop_.load(); },
+                       std::chrono::seconds(60));
+        }) {}
+  ~LoopThread() {
+    ws::post([this] { stop_ = true; });
+    thread_.join();
+  }
+
+private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::uint16_t listening_port(test::Process &server) {
+  std::string line = server.read_line();
+  REQUIRE(line.find("listening on") != std::string::npos);
+  return static_cast<std::uint16_t>(
+      std::stoi(line.substr(line.rfind(':') + 1)));
+}
+
+} // namespace
+
+TEST_CASE("wscat sends typed lines and prints what comes back") {
+  test::Process server({program("ECHO_SERVER"), "--port", "0", "--host",
+                        "127.0.0.1", "--accept-protocols"});
+  const auto port = listening_port(server);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+
+  test::Process plain({program("WSCAT"), url});
+  CHECK(plain.read_line() == "open -");
+  plain.write_line("hello");
+  CHECK(plain.read_line() == "message text hello");
+  plain.close_stdin();
+  CHECK(plain.read_line() == "close 1000 true ");
+  CHECK(plain.wait() == 0);
+
+  test::Process chosen(
+      {program("WSCAT"), url, "--protocol", "chat.v2", "--protocol", "v1"});
+  CHECK(chosen.read_line() == "open chat.v2");
+  // SIGTERM: echo_server closes every socket with 1001 and exits 0.
+  server.signal(SIGTERM);
+  CHECK(chosen.read_line() == "close 1001 true ");
+  CHECK(chosen.wait() == 0);
+  CHECK(server.wait() == 0);
+}
+
+TEST_CASE("wscat --echo sends every message back unchanged") {
+  ws::Server server;
+  std::vector<ws::MessageEvent> echoed;
+  server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
+    s.send("two\nlines");
+    s.send(ws::Binary{0, 1, 255});
+    s.onmessage = [&](const ws::MessageEvent &e) {
+      echoed.push_back(e);
+      if (echoed.size() == 2)
+        s.close(4000, "bye");
+    };
+  };
+  server.listen(0, "127.0.0.1");
+  test::Process wscat({program("WSCAT"), test::local_url(server), "--echo"});
+  {
+    LoopThread loop;
+    CHECK(wscat.read_line() == "open -");
+    CHECK(wscat.read_line() == "message text two\\nlines");
+    CHECK(wscat.read_line() == "message binary 0001ff");
+    CHECK(wscat.read_line() == "close 4000 true bye");
+    CHECK(wscat.wait() == 0);
+  }
+  REQUIRE(echoed.size() == 2);
+  CHECK(echoed[0].data == "two\nlines");
+  CHECK(!echoed[0].isBinary);
+  CHECK(echoed[1].binary() == ws::Binary{0, 1, 255});
+  CHECK(echoed[1].isBinary);
+}
+
+TEST_CASE("wscat --echo against servers that misbehave: error, close 1006") {
+  auto frames = [](std::initializer_list<int> b) {
+    std::string s;
+    for (int c : b)
+      s += static_cast<char>(c);
+    return s;
+  };
+  struct Case {
+    const char *what;
+    std::string after_upgrade; // frames after a correct 101
+    std::string instead;       // or a whole answer instead of the 101
+    std::vector<std::string> flags;
+  };
+  const std::vector<Case> cases = {
+      {"masked frame", frames({0x81, 0x81, 1, 2, 3, 4, 'a' ^ 1}), "", {}},
+      {"invalid UTF-8", frames({0x81, 0x01, 0xFF}), "", {}},
+      {"reserved bit", frames({0xC1, 0x01, 'a'}), "", {}},
+      {"bad close code", frames({0x88, 0x02, 0x03, 0xED}), "", {}},
+      {"TCP closed without a close frame", "", "", {}},
+      {"wrong Sec-WebSocket-Accept",
+       "",
+       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+       "Connection: Upgrade\r\nSec-WebSocket-Accept: d3Jvbmc=\r\n\r\n",
+       {}},
+      {"404", "", "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n", {}},
+      {"500", "", "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n", {}},
+      {"subprotocol not offered", "", "", {"--protocol", "chat"}},
+  };
+  for (const auto &c : cases) {
+    INFO(c.what);
+    test::ScriptedServer peer([](const std::string &) { return ""; });
+    const bool drop_at_once =
+        c.after_upgrade.empty() && std::string(c.what).find("TCP") == 0;
+    peer.then_close = drop_at_once || !c.instead.empty();
+    peer.respond = [&](const std::string &) {
+      if (!c.instead.empty())
+        return c.instead;
+      if (!c.flags.empty()) // answers a protocol nobody offered
+        return peer.upgrade("Sec-WebSocket-Protocol: other\r\n");
+      return peer.upgrade() + c.after_upgrade;
+    };
+    std::vector<std::string> argv = {program("WSCAT"), peer.url(), "--echo"};
+    argv.insert(argv.end(), c.flags.begin(), c.flags.end());
+    test::Process wscat(argv);
+    LoopThread loop;
+    std::string line = wscat.read_line();
+    if (line.rfind("open", 0) == 0)
+      line = wscat.read_line();
+    CHECK(line.rfind("error ", 0) == 0);
+    CHECK(wscat.read_line() == "close 1006 false ");
+    CHECK(wscat.wait() == 1);
+  }
+}
+
+TEST_CASE("wscat and echo_server check their flags") {
+  CHECK(test::Process({program("WSCAT")}).wait() == 2);
+  CHECK(test::Process({program("WSCAT"), "ftp://x/"}).wait() == 2);
+  CHECK(test::Process({program("WSCAT"), "ws://x/", "--bogus"}).wait() == 2);
+  test::Process help({program("WSCAT"), "--help"});
+  CHECK(help.read_line().rfind("usage: wscat", 0) == 0);
+  CHECK(help.wait() == 0);
+  CHECK(test::Process({program("ECHO_SERVER"), "--port", "-1"}).wait() == 2);
+  CHECK(test::Process({program("ECHO_SERVER"), "--bogus"}).wait() == 2);
+
+  test::Process first(
+      {program("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = listening_port(first);
+  CHECK(test::Process({program("ECHO_SERVER"), "--port", std::to_string(port),
+                       "--host", "127.0.0.1"})
+            .wait() == 1);
+  first.signal(SIGINT);
+  CHECK(first.wait() == 0);
+}
+
+TEST_CASE("wscat exits 1 when the connection is refused") {
+  std::uint16_t port;
+  {
+    asio::io_context ctx;
+    asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }
+  test::Process wscat(
+      {program("WSCAT"), "ws://127.0.0.1:" + std::to_string(port) + "/"});
+  CHECK(wscat.read_line().rfind("error ", 0) == 0);
+  CHECK(wscat.read_line() == "close 1006 false ");
+  CHECK(wscat.wait() == 1);
+}
