@@ -15,25 +15,6 @@ std::string program(const char *name) {
   return path;
 }
 
-/// Runs the ws loop on a thread of its own while this thread drives a child
-/// process; objects on the loop are left alone until it has stopped.
-class LoopThread {
-public:
-  LoopThread()
-      : thread_([this] {
-          ws::runUntil([this] { return stop_.load(); },
-                       std::chrono::seconds(60));
-        }) {}
-  ~LoopThread() {
-    ws::post([this] { stop_ = true; });
-    thread_.join();
-  }
-
-private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 std::uint16_t listening_port(test::Process &server) {
   std::string line = server.read_line();
   REQUIRE(line.find("listening on") != std::string::npos);
@@ -82,7 +63,7 @@ TEST_CASE("wscat --echo sends every message back unchanged") {
   server.listen(0, "127.0.0.1");
   test::Process wscat({program("WSCAT"), test::local_url(server), "--echo"});
   {
-    LoopThread loop;
+    test::LoopThread loop;
     CHECK(wscat.read_line() == "open -");
     CHECK(wscat.read_line() == "message text two\\nlines");
     CHECK(wscat.read_line() == "message binary 0001ff");
@@ -140,7 +121,7 @@ TEST_CASE("wscat --echo against servers that misbehave: error, close 1006") {
     std::vector<std::string> argv = {program("WSCAT"), peer.url(), "--echo"};
     argv.insert(argv.end(), c.flags.begin(), c.flags.end());
     test::Process wscat(argv);
-    LoopThread loop;
+    test::LoopThread loop;
     std::string line = wscat.read_line();
     if (line.rfind("open", 0) == 0)
       line = wscat.read_line();

@@ -1,0 +1,170 @@
+// Drives Debian's headless Chromium through the DevTools protocol, with
+// Node's ws as the DevTools client.
+//   node browser.js chat PORT   two tabs and one chat_client ($CHAT_CLIENT)
+//                               chat through chat_server on PORT
+//   node browser.js eval URL EXPRESSION
+//                               loads URL, prints EXPRESSION's value as JSON
+// Exits 0 when every check holds; prints "FAIL ..." and exits 1 otherwise.
+// SPDX-License-Identifier: MIT
+const { spawn } = require("child_process");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
+const readline = require("readline");
+const WebSocket = require("ws");
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+setTimeout(() => fail(new Error("timed out")), 60000).unref();
+const children = [];
+
+function fail(error) {
+  console.log(`FAIL ${error.message}`);
+  for (const child of children) child.kill("SIGKILL");
+  process.exit(1);
+}
+
+// Chromium with a fresh profile and no network of its own.
+async function launch() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), "ws-chromium-"));
+  const chromium = spawn(CHROMIUM, [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+    "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+    `--user-data-dir=${profile}`, "--remote-debugging-port=0", "about:blank",
+  ], { stdio: ["ignore", "ignore", "pipe"] });
+  children.push(chromium);
+  const endpoint = await new Promise((resolve, reject) => {
+    const lines = readline.createInterface({ input: chromium.stderr });
+    lines.on("line", (line) => {
+      const m = line.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (m) resolve(m[1]);
+    });
+    chromium.on("exit", () => reject(new Error("chromium exited")));
+  });
+  const socket = new WebSocket(endpoint, { perMessageDeflate: false });
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  return new Devtools(socket);
+}
+
+class Devtools {
+  constructor(socket) {
+    this.socket = socket;
+    this.nextId = 1;
+    this.pending = new Map();
+    this.handlers = [];
+    socket.on("message", (data) => {
+      const msg = JSON.parse(data);
+      if (msg.id && this.pending.has(msg.id)) {
+        const { resolve, reject } = this.pending.get(msg.id);
+        this.pending.delete(msg.id);
+        if (msg.error) reject(new Error(msg.error.message));
+        else resolve(msg.result);
+      } else if (msg.method) {
+        for (const h of this.handlers) h(msg.method, msg.params, msg.sessionId);
+      }
+    });
+  }
+  send(method, params = {}, sessionId = undefined) {
+    const id = this.nextId++;
+    this.socket.send(JSON.stringify({ id, method, params, sessionId }));
+    return new Promise((resolve, reject) =>
+      this.pending.set(id, { resolve, reject }));
+  }
+  // A new tab on `url`; prompt() in it is answered with `answer`.
+  async open(url, answer = "") {
+    const { targetId } = await this.send("Target.createTarget",
+      { url: "about:blank" });
+    const { sessionId } = await this.send("Target.attachToTarget",
+      { targetId, flatten: true });
+    this.handlers.push((method, params, sid) => {
+      if (sid === sessionId && method === "Page.javascriptDialogOpening")
+        this.send("Page.handleJavaScriptDialog",
+          { accept: true, promptText: answer }, sessionId);
+    });
+    await this.send("Page.enable", {}, sessionId);
+    await this.send("Page.navigate", { url }, sessionId);
+    return sessionId;
+  }
+  async evaluate(sessionId, expression) {
+    const { result, exceptionDetails } = await this.send("Runtime.evaluate",
+      { expression, returnByValue: true, awaitPromise: true }, sessionId);
+    if (exceptionDetails) throw new Error(exceptionDetails.text);
+    return result.value;
+  }
+  // Types `text` into the page's input and presses Enter, as a person would.
+  async type(sessionId, text) {
+    await this.evaluate(sessionId, "document.getElementById('input').focus()");
+    await this.send("Input.insertText", { text }, sessionId);
+    for (const type of ["keyDown", "keyUp"])
+      await this.send("Input.dispatchKeyEvent", { type, key: "Enter",
+        code: "Enter", windowsVirtualKeyCode: 13, text: "\r" }, sessionId);
+  }
+}
+
+// The lines a tab shows, one per message <div>.
+async function shown(devtools, sessionId) {
+  return devtools.evaluate(sessionId, `(() => {
+    const input = document.getElementById("input");
+    return input ? [...document.querySelectorAll("div")].map((d) => d.textContent) : [];
+  })()`);
+}
+
+async function until(check, what) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`never saw ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function chat(port) {
+  const url = `http://127.0.0.1:${port}/`;
+  const devtools = await launch();
+  const ann = await devtools.open(url, "ann");
+  const bea = await devtools.open(url, "bea");
+  const client = spawn(process.env.CHAT_CLIENT,
+    [`ws://127.0.0.1:${port}/`, "--nick", "cli"]);
+  children.push(client);
+  const cliLines = [];
+  readline.createInterface({ input: client.stdout })
+    .on("line", (line) => cliLines.push(line));
+
+  const everyone = async () => [await shown(devtools, ann),
+    await shown(devtools, bea), cliLines];
+  const all = async (line) =>
+    (await everyone()).every((lines) => lines.includes(line));
+  await until(() => all("Welcome to the chat room."), "the greeting");
+  await devtools.type(ann, "hello from ann");
+  await until(() => all("ann: hello from ann"), "ann's line");
+  await devtools.type(bea, "hi from bea");
+  await until(() => all("bea: hi from bea"), "bea's line");
+  client.stdin.write("hey from cli\n");
+  await until(() => all("cli: hey from cli"), "cli's line");
+
+  const expected = ["Welcome to the chat room.", "ann: hello from ann",
+    "bea: hi from bea", "cli: hey from cli"];
+  for (const lines of await everyone())
+    if (JSON.stringify(lines) !== JSON.stringify(expected))
+      throw new Error(`saw ${JSON.stringify(lines)}`);
+  console.log("ok every participant saw the greeting and every line, in order");
+  client.stdin.end();
+  await new Promise((resolve) => client.on("exit", resolve));
+}
+
+async function evaluate(url, expression) {
+  const devtools = await launch();
+  const tab = await devtools.open(url);
+  await until(async () => devtools.evaluate(tab,
+    "document.readyState === 'complete'"), "the page load");
+  console.log(JSON.stringify(await devtools.evaluate(tab, expression)));
+}
+
+const [mode, ...args] = process.argv.slice(2);
+(mode === "chat" ? chat(args[0]) : evaluate(args[0], args[1])).then(() => {
+  for (const child of children) child.kill("SIGKILL");
+  process.exit(0);
+}, fail);

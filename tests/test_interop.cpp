@@ -1,0 +1,116 @@
+// Interop with software we did not write: Node's ws package, both ways.
+// Run through tests/interop/run.sh, which installs it (or skips).
+// SPDX-License-Identifier: MIT
+#include "support.hpp"
+
+#include <cstdlib>
+
+using test::wait_until;
+
+namespace {
+
+std::string env(const char *name) {
+  const char *value = std::getenv(name);
+  REQUIRE(value != nullptr);
+  return value;
+}
+
+std::string node_script(const std::string &name) {
+  return env("INTEROP_DIR") + "/" + name;
+}
+
+std::uint16_t port_from(test::Process &p) {
+  std::string line = p.read_line();
+  INFO(line);
+  REQUIRE(line.find("listening") != std::string::npos);
+  return static_cast<std::uint16_t>(
+      std::stoi(line.substr(line.find_last_of(" :") + 1)));
+}
+
+/// Node's output, line by line, until it exits; then its exit status.
+int run_node_client(test::Process &node, std::vector<std::string> &lines) {
+  for (;;) {
+    std::string line = node.read_line(std::chrono::seconds(30));
+    lines.push_back(line);
+    if (line.rfind("FAIL", 0) == 0 || line.rfind("ok close", 0) == 0)
+      break;
+  }
+  return node.wait();
+}
+
+} // namespace
+
+TEST_CASE("our client against Node's ws echo server") {
+  test::Process node({"/usr/bin/env", "node", node_script("echo_server.js")});
+  const auto port = port_from(node);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+
+  ws::WebSocket socket(url, {"chat.v2", "chat.v1"});
+  test::Recorder r;
+  r.attach(socket);
+  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  CHECK(socket.protocol() == "chat.v2"); // Node chose the first offered
+
+  std::vector<std::string> sent;
+  for (std::size_t size : {0u, 125u, 126u, 65536u, 1u << 20}) {
+    socket.send(std::string(size, 't'));
+    socket.send(ws::Binary(size, 0xa5));
+  }
+  wait_until([&] { return r.messages.size() == 10; });
+  for (std::size_t i = 0; i < 10; i += 2) {
+    CHECK(!r.messages[i].isBinary);
+    CHECK(r.messages[i].data == std::string(r.messages[i].data.size(), 't'));
+    CHECK(r.messages[i + 1].isBinary);
+    CHECK(r.messages[i + 1].data.size() == r.messages[i].data.size());
+  }
+  CHECK(r.messages[8].data.size() == (1u << 20));
+
+  // Our code and reason reach Node; Node's reach us.
+  socket.close(4000, "bye from C++");
+  wait_until([&] { return r.closed(); });
+  CHECK(r.closes[0].code == 4000);
+  CHECK(r.closes[0].wasClean);
+  CHECK(node.read_line() == "close 4000 bye from C++");
+
+  ws::WebSocket second(url);
+  test::Recorder r2;
+  r2.attach(second);
+  second.onopen = [&](const ws::Event &) {
+    second.send("close 4002 node says bye");
+  };
+  wait_until([&] { return r2.closed(); });
+  CHECK(r2.closes[0].code == 4002);
+  CHECK(r2.closes[0].reason == "node says bye");
+  CHECK(r2.closes[0].wasClean);
+  CHECK(second.protocol().empty());
+}
+
+TEST_CASE("Node's ws client against our echo_server") {
+  test::Process server({env("ECHO_SERVER"), "--port", "0", "--host",
+                        "127.0.0.1", "--accept-protocols"});
+  const auto port = port_from(server);
+  test::Process node({"/usr/bin/env", "node", node_script("client.js"),
+                      "ws://127.0.0.1:" + std::to_string(port) + "/", "echo"});
+  std::vector<std::string> lines;
+  const int status = run_node_client(node, lines);
+  INFO(lines.back());
+  CHECK(status == 0);
+  CHECK(lines == std::vector<std::string>{
+                     "ok subprotocol", "ok text and binary echoes up to 1 MiB",
+                     "ok close 4000 echoed"});
+}
+
+TEST_CASE("Node's ws client against our chat_server") {
+  test::Process server(
+      {env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = port_from(server);
+  test::Process node({"/usr/bin/env", "node", node_script("client.js"),
+                      "ws://127.0.0.1:" + std::to_string(port) + "/", "chat"});
+  CHECK(node.read_line() == "ok greeting");
+  CHECK(node.read_line() == "ok broadcast");
+  CHECK(node.read_line() == "ready");
+  server.signal(SIGTERM);
+  CHECK(node.read_line() == "ok close 1001 from the server");
+  CHECK(node.wait() == 0);
+  CHECK(server.wait() == 0);
+}
