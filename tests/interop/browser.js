@@ -29,7 +29,7 @@ async function launch() {
   const chromium = spawn(CHROMIUM, [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
     "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
+    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
     `--user-data-dir=${profile}`, "--remote-debugging-port=0", "about:blank",
   ], { stdio: ["ignore", "ignore", "pipe"] });
   children.push(chromium);
