@@ -112,6 +112,7 @@ struct ScriptedServer {
                                    {asio::ip::make_address("127.0.0.1"), 0}};
   std::function<std::string(const std::string &)> respond;
   bool then_close = true;
+  bool hold_open = false; // never close TCP, whatever the client sends
   std::shared_ptr<asio::ip::tcp::socket> peer;
   std::string request;
 
@@ -143,11 +144,11 @@ struct ScriptedServer {
           auto out = std::make_shared<std::string>(respond(request));
           // From here on only the socket is used: the test may end first.
           asio::async_write(*peer, asio::buffer(*out),
-                            [p = peer, out, close = then_close](
-                                asio::error_code, std::size_t) {
+                            [p = peer, out, close = then_close,
+                             hold = hold_open](asio::error_code, std::size_t) {
                               if (close)
                                 p->close();
-                              else
+                              else if (!hold)
                                 close_on_input(p);
                             });
         });

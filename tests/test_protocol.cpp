@@ -87,3 +87,22 @@ TEST_CASE("a valid close frame closes cleanly with its code and reason") {
   CHECK(r.closes[0].reason == "bye");
   CHECK(r.closes[0].wasClean);
 }
+
+TEST_CASE("a server that sends close but never drops TCP: clean, its code") {
+  // websocketpp calls this a failed close handshake after its timeout;
+  // Chromium reports the server's code as a clean close, and so do we.
+  test::ScriptedServer peer([](const std::string &) { return ""; });
+  peer.then_close = false;
+  peer.hold_open = true;
+  peer.respond = [&](const std::string &) {
+    return peer.upgrade() + bytes({0x88, 0x05, 0x0F, 0xA1, 'b', 'y', 'e'});
+  };
+  ws::WebSocket socket(peer.url());
+  test::Recorder r;
+  r.attach(socket);
+  wait_until([&] { return r.closed(); });
+  CHECK(r.events == std::vector<std::string>{"open", "close"});
+  CHECK(r.closes[0].code == 4001);
+  CHECK(r.closes[0].reason == "bye");
+  CHECK(r.closes[0].wasClean);
+}
