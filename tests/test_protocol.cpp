@@ -106,3 +106,19 @@ TEST_CASE("a server that sends close but never drops TCP: clean, its code") {
   CHECK(r.closes[0].reason == "bye");
   CHECK(r.closes[0].wasClean);
 }
+
+TEST_CASE("a wrong Sec-WebSocket-Accept fails the handshake") {
+  test::ScriptedServer peer([](const std::string &) {
+    return std::string("HTTP/1.1 101 Switching Protocols\r\n"
+                       "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Accept: d3Jvbmc=\r\n\r\n");
+  });
+  peer.then_close = false;
+  ws::WebSocket socket(peer.url());
+  test::Recorder r;
+  r.attach(socket);
+  wait_until([&] { return r.closed(); });
+  CHECK(r.events == std::vector<std::string>{"error", "close"});
+  CHECK(r.closes[0].code == 1006);
+  CHECK(!r.closes[0].wasClean);
+}
