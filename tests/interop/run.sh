@@ -14,7 +14,14 @@ here=$(dirname "$0")
 # npm ci: exactly the versions in package-lock.json. Once per build tree.
 stamp="${INTEROP_STAMP:?set by meson}"
 if [ ! "$stamp" -nt "$here/package-lock.json" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund --silent) || exit 1
+  if ! (cd "$here" && npm ci --no-audit --no-fund --silent); then
+    # CI must run these tests; elsewhere a registry out of reach (a sandbox,
+    # a proxy's CA that npm does not trust) skips them, saying so.
+    [ -n "${CI:-}" ] && exit 1
+    echo "SKIPPED: $*: npm ci could not install the Node packages" \
+      "(is the npm registry reachable?)"
+    exit 77
+  fi
   touch "$stamp"
 fi
 exec "$@"
