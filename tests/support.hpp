@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
@@ -27,6 +28,13 @@
 namespace test {
 
 using namespace std::chrono_literals;
+
+/// An environment variable meson sets for the test (a program's path).
+inline std::string env(const char *name) {
+  const char *value = std::getenv(name);
+  REQUIRE(value != nullptr);
+  return value;
+}
 
 /// Runs the loop until `done()` holds; fails the test after `timeout`.
 inline void wait_until(const std::function<bool()> &done,

@@ -8,19 +8,13 @@
 
 namespace {
 
-std::string env(const char *name) {
-  const char *value = std::getenv(name);
-  REQUIRE(value != nullptr);
-  return value;
-}
-
-std::string browser_js() { return env("INTEROP_DIR") + "/browser.js"; }
+std::string browser_js() { return test::env("INTEROP_DIR") + "/browser.js"; }
 
 } // namespace
 
 TEST_CASE("two Chromium tabs and a chat_client chat through chat_server") {
   test::Process server(
-      {env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+      {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
   const std::string line = server.read_line();
   const std::string port =
       line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);

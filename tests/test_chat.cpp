@@ -7,12 +7,6 @@
 
 namespace {
 
-std::string program(const char *name) {
-  const char *path = std::getenv(name);
-  REQUIRE(path != nullptr);
-  return path;
-}
-
 /// Starts chat_server on a free loopback port; returns the port.
 std::uint16_t start_server(test::Process &server) {
   std::string line = server.read_line();
@@ -25,13 +19,13 @@ std::uint16_t start_server(test::Process &server) {
 
 TEST_CASE("two chat_clients chat through chat_server") {
   test::Process server(
-      {program("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+      {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
   const auto port = start_server(server);
   const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
 
-  test::Process ann({program("CHAT_CLIENT"), url, "--nick", "ann"});
+  test::Process ann({test::env("CHAT_CLIENT"), url, "--nick", "ann"});
   CHECK(ann.read_line() == "Welcome to the chat room.");
-  test::Process bob({program("CHAT_CLIENT"), url, "--nick", "bob"});
+  test::Process bob({test::env("CHAT_CLIENT"), url, "--nick", "bob"});
   CHECK(bob.read_line() == "Welcome to the chat room.");
 
   ann.write_line("hello, bob");
@@ -68,31 +62,32 @@ TEST_CASE("chat_client exits 1 when the connection fails") {
     asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
     port = a.local_endpoint().port();
   }
-  test::Process client({program("CHAT_CLIENT"),
+  test::Process client({test::env("CHAT_CLIENT"),
                         "ws://127.0.0.1:" + std::to_string(port) + "/",
                         "--nick", "x"});
   CHECK(client.wait() == 1);
 }
 
 TEST_CASE("the examples check their flags") {
-  test::Process help({program("CHAT_SERVER"), "--help"});
+  test::Process help({test::env("CHAT_SERVER"), "--help"});
   CHECK(help.read_line().rfind("usage: chat_server", 0) == 0);
   CHECK(help.wait() == 0);
-  CHECK(test::Process({program("CHAT_SERVER"), "--port", "70000"}).wait() == 2);
-  CHECK(test::Process({program("CHAT_SERVER"), "--bogus"}).wait() == 2);
-  CHECK(test::Process({program("CHAT_SERVER"), "--page", "/no/such/file"})
+  CHECK(test::Process({test::env("CHAT_SERVER"), "--port", "70000"}).wait() ==
+        2);
+  CHECK(test::Process({test::env("CHAT_SERVER"), "--bogus"}).wait() == 2);
+  CHECK(test::Process({test::env("CHAT_SERVER"), "--page", "/no/such/file"})
             .wait() == 1);
-  CHECK(test::Process({program("CHAT_CLIENT"), "--bogus"}).wait() == 2);
-  CHECK(test::Process({program("CHAT_CLIENT"), "ftp://x/", "--nick", "n"})
+  CHECK(test::Process({test::env("CHAT_CLIENT"), "--bogus"}).wait() == 2);
+  CHECK(test::Process({test::env("CHAT_CLIENT"), "ftp://x/", "--nick", "n"})
             .wait() == 2);
 }
 
 TEST_CASE("chat_server refuses a port in use with one clear line") {
   test::Process first(
-      {program("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+      {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
   const auto port = start_server(first);
-  test::Process second({program("CHAT_SERVER"), "--port", std::to_string(port),
-                        "--host", "127.0.0.1"});
+  test::Process second({test::env("CHAT_SERVER"), "--port",
+                        std::to_string(port), "--host", "127.0.0.1"});
   CHECK(second.wait() == 1);
   first.signal(SIGINT);
   CHECK(first.wait() == 0);

@@ -9,14 +9,8 @@ using test::wait_until;
 
 namespace {
 
-std::string env(const char *name) {
-  const char *value = std::getenv(name);
-  REQUIRE(value != nullptr);
-  return value;
-}
-
 std::string node_script(const std::string &name) {
-  return env("INTEROP_DIR") + "/" + name;
+  return test::env("INTEROP_DIR") + "/" + name;
 }
 
 std::uint16_t port_from(test::Process &p) {
@@ -86,7 +80,7 @@ TEST_CASE("our client against Node's ws echo server") {
 }
 
 TEST_CASE("Node's ws client against our echo_server") {
-  test::Process server({env("ECHO_SERVER"), "--port", "0", "--host",
+  test::Process server({test::env("ECHO_SERVER"), "--port", "0", "--host",
                         "127.0.0.1", "--accept-protocols"});
   const auto port = port_from(server);
   test::Process node({"/usr/bin/env", "node", node_script("client.js"),
@@ -102,7 +96,7 @@ TEST_CASE("Node's ws client against our echo_server") {
 
 TEST_CASE("Node's ws client against our chat_server") {
   test::Process server(
-      {env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+      {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
   const auto port = port_from(server);
   test::Process node({"/usr/bin/env", "node", node_script("client.js"),
                       "ws://127.0.0.1:" + std::to_string(port) + "/", "chat"});

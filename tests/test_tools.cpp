@@ -9,12 +9,6 @@
 
 namespace {
 
-std::string program(const char *name) {
-  const char *path = std::getenv(name);
-  REQUIRE(path != nullptr);
-  return path;
-}
-
 std::uint16_t listening_port(test::Process &server) {
   std::string line = server.read_line();
   REQUIRE(line.find("listening on") != std::string::npos);
@@ -25,12 +19,12 @@ std::uint16_t listening_port(test::Process &server) {
 } // namespace
 
 TEST_CASE("wscat sends typed lines and prints what comes back") {
-  test::Process server({program("ECHO_SERVER"), "--port", "0", "--host",
+  test::Process server({test::env("ECHO_SERVER"), "--port", "0", "--host",
                         "127.0.0.1", "--accept-protocols"});
   const auto port = listening_port(server);
   const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
 
-  test::Process plain({program("WSCAT"), url});
+  test::Process plain({test::env("WSCAT"), url});
   CHECK(plain.read_line() == "open -");
   plain.write_line("hello");
   CHECK(plain.read_line() == "message text hello");
@@ -39,7 +33,7 @@ TEST_CASE("wscat sends typed lines and prints what comes back") {
   CHECK(plain.wait() == 0);
 
   test::Process chosen(
-      {program("WSCAT"), url, "--protocol", "chat.v2", "--protocol", "v1"});
+      {test::env("WSCAT"), url, "--protocol", "chat.v2", "--protocol", "v1"});
   CHECK(chosen.read_line() == "open chat.v2");
   // SIGTERM: echo_server closes every socket with 1001 and exits 0.
   server.signal(SIGTERM);
@@ -61,7 +55,7 @@ TEST_CASE("wscat --echo sends every message back unchanged") {
     };
   };
   server.listen(0, "127.0.0.1");
-  test::Process wscat({program("WSCAT"), test::local_url(server), "--echo"});
+  test::Process wscat({test::env("WSCAT"), test::local_url(server), "--echo"});
   {
     test::LoopThread loop;
     CHECK(wscat.read_line() == "open -");
@@ -118,7 +112,7 @@ TEST_CASE("wscat --echo against servers that misbehave: error, close 1006") {
         return peer.upgrade("Sec-WebSocket-Protocol: other\r\n");
       return peer.upgrade() + c.after_upgrade;
     };
-    std::vector<std::string> argv = {program("WSCAT"), peer.url(), "--echo"};
+    std::vector<std::string> argv = {test::env("WSCAT"), peer.url(), "--echo"};
     argv.insert(argv.end(), c.flags.begin(), c.flags.end());
     test::Process wscat(argv);
     test::LoopThread loop;
@@ -132,19 +126,19 @@ TEST_CASE("wscat --echo against servers that misbehave: error, close 1006") {
 }
 
 TEST_CASE("wscat and echo_server check their flags") {
-  CHECK(test::Process({program("WSCAT")}).wait() == 2);
-  CHECK(test::Process({program("WSCAT"), "ftp://x/"}).wait() == 2);
-  CHECK(test::Process({program("WSCAT"), "ws://x/", "--bogus"}).wait() == 2);
-  test::Process help({program("WSCAT"), "--help"});
+  CHECK(test::Process({test::env("WSCAT")}).wait() == 2);
+  CHECK(test::Process({test::env("WSCAT"), "ftp://x/"}).wait() == 2);
+  CHECK(test::Process({test::env("WSCAT"), "ws://x/", "--bogus"}).wait() == 2);
+  test::Process help({test::env("WSCAT"), "--help"});
   CHECK(help.read_line().rfind("usage: wscat", 0) == 0);
   CHECK(help.wait() == 0);
-  CHECK(test::Process({program("ECHO_SERVER"), "--port", "-1"}).wait() == 2);
-  CHECK(test::Process({program("ECHO_SERVER"), "--bogus"}).wait() == 2);
+  CHECK(test::Process({test::env("ECHO_SERVER"), "--port", "-1"}).wait() == 2);
+  CHECK(test::Process({test::env("ECHO_SERVER"), "--bogus"}).wait() == 2);
 
   test::Process first(
-      {program("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+      {test::env("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
   const auto port = listening_port(first);
-  CHECK(test::Process({program("ECHO_SERVER"), "--port", std::to_string(port),
+  CHECK(test::Process({test::env("ECHO_SERVER"), "--port", std::to_string(port),
                        "--host", "127.0.0.1"})
             .wait() == 1);
   first.signal(SIGINT);
@@ -159,7 +153,7 @@ TEST_CASE("wscat exits 1 when the connection is refused") {
     port = a.local_endpoint().port();
   }
   test::Process wscat(
-      {program("WSCAT"), "ws://127.0.0.1:" + std::to_string(port) + "/"});
+      {test::env("WSCAT"), "ws://127.0.0.1:" + std::to_string(port) + "/"});
   CHECK(wscat.read_line().rfind("error ", 0) == 0);
   CHECK(wscat.read_line() == "close 1006 false ");
   CHECK(wscat.wait() == 1);
