@@ -9,14 +9,17 @@
 #include <thread>
 
 static const char usage[] =
-    "usage: chat_client [ws://host:port/] [--nick NAME]\n"
+    "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE]\n"
     "Chats through a chat_server (default ws://localhost:8000/): each line\n"
     "typed is sent as 'NAME: line' and each message received is printed.\n"
-    "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n";
+    "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n"
+    "  --ca FILE  for wss://, also trust the CA certificates in this PEM "
+    "file\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
   std::string url = "ws://localhost:8000/", nick;
+  ws::ClientOptions options;
   bool has_nick = false;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
@@ -26,6 +29,8 @@ int main(int argc, char **argv) {
     } else if (arg == "--nick" && i + 1 < argc) {
       nick = argv[++i];
       has_nick = true;
+    } else if (arg == "--ca" && i + 1 < argc) {
+      options.caFile = argv[++i];
     } else if (arg.rfind("-", 0) != 0) {
       url = arg;
     } else {
@@ -41,8 +46,8 @@ int main(int argc, char **argv) {
     std::getline(std::cin, nick);
   }
   try {
-    // const socket = new WebSocket("ws://" + location.host + "/");
-    ws::WebSocket socket(url);
+    // const socket = new WebSocket(scheme + location.host + "/");
+    ws::WebSocket socket(url, {}, options);
     // socket.onmessage = (event) => {
     socket.onmessage = [&](const ws::MessageEvent &event) {
       // line.textContent = event.data; input.before(line);
@@ -76,7 +81,7 @@ int main(int argc, char **argv) {
     // without destroying the socket it uses.
     std::cout.flush();
     std::_Exit(status);
-  } catch (const ws::DOMException &e) {
+  } catch (const std::exception &e) { // a bad URL or CA file
     std::cerr << "chat_client: " << e.what() << "\n";
     return 2;
   }

@@ -35,14 +35,18 @@ static std::string read_page(std::string page) {
 
 static const char usage[] =
     "usage: chat_server [--port N] [--host H] [--page FILE]\n"
+    "                   [--cert FILE --key FILE]\n"
     "Serves the chat page at / and relays every chat message to everyone.\n"
     "  --port N     port to listen on, 0-65535 (default 8000)\n"
     "  --host H     address to listen on (default 0.0.0.0)\n"
-    "  --page FILE  the page to serve (default: wschatclient.html, found)\n";
+    "  --page FILE  the page to serve (default: wschatclient.html, found)\n"
+    "  --cert FILE  serve https:// and wss:// with this PEM certificate\n"
+    "               (and its chain after it)\n"
+    "  --key FILE   the certificate's PEM private key\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
-  std::string port = "8000", host = "0.0.0.0", page_file;
+  std::string port = "8000", host = "0.0.0.0", page_file, cert, key;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -52,6 +56,8 @@ int main(int argc, char **argv) {
     std::string *value = flag == "--port"   ? &port
                          : flag == "--host" ? &host
                          : flag == "--page" ? &page_file
+                         : flag == "--cert" ? &cert
+                         : flag == "--key"  ? &key
                                             : nullptr;
     if (!value || i + 1 == argc) {
       std::cerr << "chat_server: unknown or incomplete option '" << flag
@@ -71,9 +77,13 @@ int main(int argc, char **argv) {
   try {
     // const page = fs.readFileSync("wschatclient.html");
     const std::string page = read_page(page_file);
-    // const server = http.createServer();
+    // const server = cert ? https.createServer({ cert, key })
+    //                     : http.createServer();
+    ws::ServerOptions options;
+    options.certFile = cert;
+    options.keyFile = key;
     // const wss = new WebSocketServer({ server });
-    ws::Server server;
+    ws::Server server(options);
     // server.on("request", (req, res) => {
     server.onrequest = [&](const ws::Request &req, ws::Response &res) {
       // if (req.url === "/") {
@@ -103,8 +113,9 @@ int main(int argc, char **argv) {
     ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
     // server.listen(8000, "0.0.0.0");
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
-    // console.log(`chat_server listening on http://${host}:${port}/`);
-    std::cout << "chat_server listening on http://" << host << ":"
+    // console.log(`chat_server listening on ${scheme}://${host}:${port}/`);
+    std::cout << "chat_server listening on "
+              << (server.secure() ? "https" : "http") << "://" << host << ":"
               << server.port() << "/" << std::endl;
     // C++ only: Node runs its event loop by itself.
     ws::run();

@@ -10,14 +10,18 @@
 
 static const char usage[] =
     "usage: echo_server [--port N] [--host H] [--accept-protocols]\n"
+    "                   [--cert FILE --key FILE]\n"
     "Echoes every message back: text as text, binary as binary.\n"
     "  --port N              port to listen on, 0-65535 (default 9001)\n"
     "  --host H              address to listen on (default 0.0.0.0)\n"
-    "  --accept-protocols    accept the first subprotocol a client offers\n";
+    "  --accept-protocols    accept the first subprotocol a client offers\n"
+    "  --cert FILE           serve wss:// with this PEM certificate\n"
+    "  --key FILE            the certificate's PEM private key\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
   std::string port = "9001", host = "0.0.0.0";
+  ws::ServerOptions options;
   bool accept_protocols = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
@@ -28,6 +32,10 @@ int main(int argc, char **argv) {
       accept_protocols = true;
     } else if ((flag == "--port" || flag == "--host") && i + 1 < argc) {
       (flag == "--port" ? port : host) = argv[++i];
+    } else if (flag == "--cert" && i + 1 < argc) {
+      options.certFile = argv[++i];
+    } else if (flag == "--key" && i + 1 < argc) {
+      options.keyFile = argv[++i];
     } else {
       std::cerr << "echo_server: unknown or incomplete option '" << flag
                 << "' (see --help)\n";
@@ -44,7 +52,7 @@ int main(int argc, char **argv) {
 
   try {
     // const wss = new WebSocketServer({ port, host, handleProtocols });
-    ws::Server server;
+    ws::Server server(options);
     if (accept_protocols)
       // handleProtocols: (protocols) => protocols.values().next().value,
       server.handleProtocols = [](const std::vector<std::string> &offered,
@@ -63,9 +71,9 @@ int main(int argc, char **argv) {
     // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
     ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
-    // console.log(`echo_server listening on ws://${host}:${port}/`);
-    std::cout << "echo_server listening on ws://" << host << ":"
-              << server.port() << "/" << std::endl;
+    // console.log(`echo_server listening on ${scheme}://${host}:${port}/`);
+    std::cout << "echo_server listening on " << (server.secure() ? "wss" : "ws")
+              << "://" << host << ":" << server.port() << "/" << std::endl;
     // C++ only: Node runs its event loop by itself.
     ws::run();
   } catch (const std::exception &e) {

@@ -61,4 +61,12 @@ public:
   using std::runtime_error::runtime_error;
 };
 
+/// Not a DOM exception: a certificate, key or CA file could not be used
+/// (Node throws from tls.createSecureContext there). `what()` names the file
+/// and OpenSSL's reason.
+class TlsError : public std::runtime_error {
+public:
+  using std::runtime_error::runtime_error;
+};
+
 } // namespace ws

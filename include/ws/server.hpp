@@ -53,6 +53,13 @@ struct Response {
 struct ServerOptions {
   /// Turn websocketpp's own connection and error log on (stdout/stderr).
   bool log = false;
+  /// TLS (Node: https.createServer({cert, key})): with both set, the server
+  /// speaks only TLS on its port: https:// through onrequest and wss://
+  /// sockets. PEM files; certFile may carry the chain after the certificate,
+  /// or chainFile may hold it. TLS 1.2 or later, no compression.
+  std::string certFile;
+  std::string keyFile;
+  std::string chainFile;
 };
 
 /// Node: WebSocketServer. Listens, upgrades requests to ws::WebSocket, and
@@ -63,6 +70,9 @@ struct ServerOptions {
 /// runs); broadcast() is safe from any thread, as WebSocket::send() is.
 class Server {
 public:
+  /// Throws ws::TlsError for a certificate, key or chain file that cannot be
+  /// used (missing, unreadable, or a key that does not match), and
+  /// ws::NotSupportedError for TLS options in a build without TLS.
   explicit Server(ServerOptions options = {});
   /// Closes the server if still open: listening stops and every socket is
   /// closed with 1001; no handler runs afterwards.
@@ -89,6 +99,8 @@ public:
   void listen(std::uint16_t port, const std::string &host = "");
   /// The port listened on; 0 before listen().
   std::uint16_t port() const;
+  /// True when the server speaks TLS (https:// and wss://).
+  bool secure() const;
   /// Node: wss.clients: the sockets that are OPEN.
   std::vector<WebSocket *> clients() const;
   /// Sends to every OPEN socket, as Node's broadcast idiom does.

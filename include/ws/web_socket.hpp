@@ -20,6 +20,17 @@ class Core;
 class ServerCore;
 } // namespace detail
 
+/// What a browser decides for its pages and a C++ program must say itself
+/// (Node ws: the options of new WebSocket(url, protocols, options)).
+struct ClientOptions {
+  /// A PEM file of CA certificates to trust for wss://, besides the
+  /// system's (Node: ca). For self-signed and test set-ups.
+  std::string caFile;
+  /// Node: rejectUnauthorized. false accepts any certificate for any host:
+  /// for tests only. A warning goes to stderr once per process.
+  bool rejectUnauthorized = true;
+};
+
 /// JS: WebSocket (https://websockets.spec.whatwg.org/#the-websocket-interface)
 ///
 /// Threads: handlers run on the thread that runs the event loop (ws::run()),
@@ -48,6 +59,14 @@ public:
                      const std::vector<std::string> &protocols = {});
   /// JS: new WebSocket(url, protocol)
   WebSocket(const std::string &url, std::string_view protocol);
+  /// Node ws: new WebSocket(url, protocols, options). wss:// checks the
+  /// server's certificate against the system's CAs (and options.caFile) and
+  /// the host name, as a browser does; a failed check fires error (naming
+  /// the reason) then close 1006. Throws ws::TlsError for a CA file that
+  /// cannot be read, and ws::NotSupportedError for wss:// in a build without
+  /// TLS.
+  WebSocket(const std::string &url, const std::vector<std::string> &protocols,
+            const ClientOptions &options);
   ~WebSocket();
   WebSocket(const WebSocket &) = delete;
   WebSocket &operator=(const WebSocket &) = delete;

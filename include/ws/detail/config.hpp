@@ -17,12 +17,15 @@
 #include <websocketpp/config/asio_no_tls_client.hpp>
 #include <websocketpp/server.hpp>
 
+#include "socket.hpp"
+
 namespace ws::detail {
 
 /// websocketpp's stock asio config with its locks and strands removed: every
 /// websocketpp call is made on the one loop thread (other threads post to
 /// it), so its mutexes would only cost time. The same config serves both
-/// roles, so client and server connections share one connection type.
+/// roles, and one socket policy serves ws:// and wss://, so every connection
+/// has one type.
 struct Config : websocketpp::config::asio_client {
   using type = Config;
   using concurrency_type = websocketpp::concurrency::none;
@@ -40,6 +43,8 @@ struct Config : websocketpp::config::asio_client {
     using elog_type = type::elog_type;
     using alog_type = type::alog_type;
     static const bool enable_multithreading = false;
+    // Plain TCP or TLS, chosen per connection.
+    using socket_type = dual_socket::endpoint;
   };
   using transport_type =
       websocketpp::transport::asio::endpoint<transport_config>;

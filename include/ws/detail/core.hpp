@@ -9,6 +9,7 @@
 #include "config.hpp"
 #include "frame.hpp"
 #include "loop.hpp"
+#include "tls.hpp"
 #include "url.hpp"
 
 #include <atomic>
@@ -53,6 +54,10 @@ public:
   std::string extensions;
   std::vector<std::string> offered; // the client's subprotocols
   Url parsed;
+  bool verify = true; // check the server's certificate (wss://)
+#if WS_TLS
+  TlsContext tls; // wss:// clients only
+#endif
 
   std::atomic<unsigned short> ready_state{0};
   BufferedCounter buffered = std::make_shared<std::atomic<std::uint64_t>>(0);

@@ -23,7 +23,7 @@ inline Request make_request(const ConnectionPtr &con) {
   for (const auto &h : r.get_headers())
     req.headers[h.first] = h.second;
   asio::error_code ec;
-  auto ep = con->get_socket().remote_endpoint(ec);
+  auto ep = con->get_raw_socket().remote_endpoint(ec);
   if (!ec) {
     auto addr = ep.address();
     // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d.
@@ -41,6 +41,7 @@ public:
   Server *owner = nullptr; // cleared by ~Server: no handler runs after it
   std::map<Hdl, std::unique_ptr<WebSocket>, std::owner_less<Hdl>> sockets;
   bool listening = false;
+  bool secure = false; // https and wss://
   bool closing = false;
   std::uint16_t port = 0;
 
@@ -106,7 +107,7 @@ public:
     core->protocol = con->get_subprotocol();
     core->ready_state = WebSocket::OPEN;
     core->attach(con);
-    con->get_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+    con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     std::weak_ptr<ServerCore> self = shared_from_this();
     core->on_finished = [self, h] {
       if (auto s = self.lock())
@@ -185,6 +186,21 @@ inline Server::Server(ServerOptions options)
     : core_(std::make_shared<detail::ServerCore>()) {
   core_->owner = this;
   core_->init(options.log);
+  if (options.certFile.empty() && options.keyFile.empty())
+    return;
+  if (options.certFile.empty() || options.keyFile.empty())
+    throw TlsError("ServerOptions: certFile and keyFile go together");
+#if WS_TLS
+  auto tls = detail::server_context(options.certFile, options.keyFile,
+                                    options.chainFile);
+  core_->endpoint.set_tls_init_handler([tls](detail::Hdl) { return tls; });
+  core_->secure = true;
+#else
+  throw NotSupportedError(
+      "Server: https and wss:// need TLS, which was not built into ws (build "
+      "with OpenSSL: the meson option tls, or define WS_TLS=1 and link "
+      "-lssl -lcrypto).");
+#endif
 }
 
 inline Server::~Server() {
@@ -243,6 +259,8 @@ inline void Server::listen(std::uint16_t port, const std::string &host) {
 }
 
 inline std::uint16_t Server::port() const { return core_->port; }
+
+inline bool Server::secure() const { return core_->secure; }
 
 inline std::vector<WebSocket *> Server::clients() const {
   std::vector<WebSocket *> open;

@@ -29,7 +29,16 @@ inline void Core::start_client() {
   for (const auto &p : offered)
     c->add_subprotocol(p, ec);
   attach(c);
+#if WS_TLS
+  // Asked for when connect() gives the connection its URL.
+  c->set_tls_init_handler([ctx = tls](Hdl) { return ctx; });
+#endif
   client_endpoint().connect(c);
+#if WS_TLS
+  // connect() made the TLS stream; the handshake waits for TCP.
+  if (c->native_tls())
+    verify_peer(c->native_tls(), parsed.host, verify);
+#endif
 }
 
 inline void Core::attach(const ConnectionPtr &c) {
@@ -83,7 +92,7 @@ inline void Core::handle_open() {
   }
   protocol = chosen;
   asio::error_code ignored;
-  con->get_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
   unsigned short expected = WebSocket::CONNECTING;
   // close() from another thread may have won; its abort is already queued.
   if (ready_state.compare_exchange_strong(expected, WebSocket::OPEN))
@@ -144,6 +153,11 @@ inline void Core::handle_fail() {
     if (status != 0 && status != 101)
       message = "Error during WebSocket handshake: Unexpected response code: " +
                 std::to_string(status);
+#if WS_TLS
+    else if (!con->tls_error().empty())
+      message = verify ? tls_failure(con->native_tls(), con->tls_error())
+                       : "TLS handshake failed: " + con->tls_error();
+#endif
     else
       message = con->get_ec().message();
   }
@@ -248,12 +262,28 @@ inline WebSocket::WebSocket(const std::string &url, std::string_view protocol)
 
 inline WebSocket::WebSocket(const std::string &url,
                             const std::vector<std::string> &protocols)
+    : WebSocket(url, protocols, ClientOptions()) {}
+
+inline WebSocket::WebSocket(const std::string &url,
+                            const std::vector<std::string> &protocols,
+                            const ClientOptions &options)
     : core_(std::make_shared<detail::Core>(false)) {
   // Constructor steps 1-5: parse the URL (SyntaxError).
   core_->parsed = detail::parse_websocket_url(url);
-  if (core_->parsed.scheme == "wss")
-    throw NotSupportedError("Failed to construct 'WebSocket': wss:// needs "
-                            "TLS, which this build of ws does not include.");
+  if (core_->parsed.scheme == "wss") {
+#if WS_TLS
+    core_->tls = detail::client_context(options.caFile);
+    core_->verify = options.rejectUnauthorized;
+    if (!core_->verify)
+      detail::warn_unverified(core_->parsed.href);
+#else
+    (void)options;
+    throw NotSupportedError(
+        "Failed to construct 'WebSocket': wss:// needs TLS, which was not "
+        "built into ws (build with OpenSSL: the meson option tls, or define "
+        "WS_TLS=1 and link -lssl -lcrypto).");
+#endif
+  }
   // Steps 6-7: every protocol a token, none twice.
   for (std::size_t i = 0; i < protocols.size(); ++i) {
     if (!detail::is_token(protocols[i]))

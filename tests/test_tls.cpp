@@ -1,0 +1,301 @@
+// wss:// and https: both roles over TLS with a CA made at test time, the
+// certificate checks a browser makes, and the server's TLS settings.
+// SPDX-License-Identifier: MIT
+#include "support.hpp"
+#include "tls_certs.hpp"
+
+#include <asio/ssl.hpp>
+
+using namespace test;
+using ws::WebSocket;
+
+namespace {
+
+const TestCa &certs() {
+  static TestCa ca;
+  return ca;
+}
+
+ws::ServerOptions tls_options(const std::string &cert) {
+  ws::ServerOptions o;
+  o.certFile = cert;
+  o.keyFile = certs().key;
+  return o;
+}
+
+ws::ClientOptions trusting_ca() {
+  ws::ClientOptions o;
+  o.caFile = certs().ca;
+  return o;
+}
+
+/// An echo server over TLS on 127.0.0.1.
+struct TlsEcho {
+  ws::Server server;
+  std::vector<std::string> protocols_seen;
+  explicit TlsEcho(const ws::ServerOptions &options) : server(options) {
+    server.handleProtocols = [](const std::vector<std::string> &offered,
+                                const ws::Request &) { return offered[0]; };
+    server.onconnection = [](WebSocket &socket, const ws::Request &) {
+      socket.onmessage = [&socket](const ws::MessageEvent &e) {
+        if (e.isBinary)
+          socket.send(e.binary());
+        else
+          socket.send(e.data);
+      };
+    };
+    server.onrequest = [](const ws::Request &req, ws::Response &res) {
+      res.body = "secure page at " + req.path;
+    };
+    server.listen(0, "127.0.0.1");
+  }
+  std::string url(const std::string &host = "localhost") const {
+    return "wss://" + host + ":" + std::to_string(server.port()) + "/";
+  }
+};
+
+/// Connects and waits for the first close; returns what was recorded.
+Recorder connect(const std::string &url,
+                 const ws::ClientOptions &options = trusting_ca()) {
+  WebSocket socket(url, {}, options);
+  Recorder r;
+  r.attach(socket);
+  wait_until([&] { return r.closed() || !r.events.empty(); });
+  if (socket.readyState() == WebSocket::OPEN) {
+    socket.close();
+    wait_until([&] { return r.closed(); });
+  }
+  return r;
+}
+
+/// A failed handshake: error (whose message contains `reason`), then close
+/// 1006 not clean, and never open.
+void require_failure(const Recorder &r, const std::string &reason) {
+  REQUIRE(r.events == std::vector<std::string>{"error", "close"});
+  INFO(r.errors[0]);
+  CHECK(r.errors[0].find(reason) != std::string::npos);
+  CHECK(r.closes[0].code == 1006);
+  CHECK_FALSE(r.closes[0].wasClean);
+}
+
+/// A blocking https GET on a thread of its own (the server runs on this
+/// one's loop); returns the response, or "error: ..." if TLS failed.
+std::string https_get(std::uint16_t port, asio::ssl::context &ctx) {
+  std::string result;
+  bool done = false;
+  std::thread t([&] {
+    try {
+      asio::io_context io;
+      asio::ssl::stream<asio::ip::tcp::socket> s(io, ctx);
+      s.lowest_layer().connect({asio::ip::make_address("127.0.0.1"), port});
+      s.handshake(asio::ssl::stream_base::client);
+      const std::string req = "GET /page HTTP/1.1\r\nHost: localhost\r\n"
+                              "Connection: close\r\n\r\n";
+      asio::write(s, asio::buffer(req));
+      asio::error_code ec;
+      char buf[4096];
+      for (;;) {
+        std::size_t n = s.read_some(asio::buffer(buf), ec);
+        result.append(buf, n);
+        if (ec)
+          break;
+      }
+    } catch (const std::exception &e) {
+      result = std::string("error: ") + e.what();
+    }
+    // Posted: runUntil looks at its condition when the loop wakes.
+    ws::post([&] { done = true; });
+  });
+  const bool finished = ws::runUntil([&] { return done; }, 10s);
+  t.join();
+  REQUIRE(finished);
+  return result;
+}
+
+} // namespace
+
+TEST_CASE("wss:// echoes text and binary with the test CA trusted") {
+  TlsEcho echo(tls_options(certs().server));
+  CHECK(echo.server.secure());
+  for (const std::string host : {"localhost", "127.0.0.1"}) {
+    INFO(host);
+    WebSocket socket(echo.url(host), {"chat"}, trusting_ca());
+    Recorder r;
+    r.attach(socket);
+    wait_until([&] { return socket.readyState() != WebSocket::CONNECTING; });
+    REQUIRE(socket.readyState() == WebSocket::OPEN);
+    CHECK(socket.url() == echo.url(host));
+    CHECK(socket.protocol() == "chat");
+    const std::string big(1 << 20, 'x');
+    socket.send("hello over TLS");
+    socket.send(big);
+    socket.send(ws::Binary{0, 1, 2, 255});
+    wait_until([&] { return r.messages.size() == 3; });
+    CHECK(r.messages[0].data == "hello over TLS");
+    CHECK(r.messages[1].data == big);
+    CHECK(r.messages[2].binary() == ws::Binary{0, 1, 2, 255});
+    CHECK(socket.bufferedAmount() == 0);
+    socket.close(4000, "done");
+    wait_until([&] { return r.closed(); });
+    CHECK(r.closes[0].code == 4000);
+    CHECK(r.closes[0].reason == "done");
+    CHECK(r.closes[0].wasClean);
+  }
+}
+
+TEST_CASE("https:// pages come from onrequest on the same port") {
+  TlsEcho echo(tls_options(certs().server));
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  ctx.load_verify_file(certs().ca);
+  ctx.set_verify_mode(asio::ssl::verify_peer);
+  const std::string response = https_get(echo.server.port(), ctx);
+  CHECK(response.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(response.find("secure page at /page") != std::string::npos);
+}
+
+TEST_CASE("a certificate the client does not trust fails the connection") {
+  SECTION("no CA added: the system's CAs do not know ours") {
+    TlsEcho echo(tls_options(certs().server));
+    require_failure(connect(echo.url(), ws::ClientOptions()),
+                    "unable to get local issuer certificate");
+  }
+  SECTION("self-signed") {
+    TlsEcho echo(tls_options(certs().self_signed));
+    require_failure(connect(echo.url()), "self");
+  }
+  SECTION("expired") {
+    TlsEcho echo(tls_options(certs().expired));
+    require_failure(connect(echo.url()), "certificate has expired");
+  }
+  SECTION("for another host name") {
+    TlsEcho echo(tls_options(certs().wrong_host));
+    require_failure(connect(echo.url("localhost")), "hostname mismatch");
+    require_failure(connect(echo.url("127.0.0.1")), "IP address mismatch");
+  }
+  SECTION("the server works on after each failed handshake") {
+    TlsEcho echo(tls_options(certs().server));
+    require_failure(connect(echo.url(), ws::ClientOptions()), "certificate");
+    Recorder r = connect(echo.url());
+    CHECK(r.events == std::vector<std::string>{"open", "close"});
+  }
+}
+
+TEST_CASE("rejectUnauthorized = false accepts any certificate") {
+  TlsEcho echo(tls_options(certs().wrong_host));
+  ws::ClientOptions insecure;
+  insecure.rejectUnauthorized = false;
+  Recorder r = connect(echo.url(), insecure);
+  CHECK(r.events == std::vector<std::string>{"open", "close"});
+  CHECK(r.closes[0].wasClean);
+}
+
+TEST_CASE("a chain file lets clients that trust only the root connect") {
+  ws::ServerOptions o = tls_options(certs().leaf_of_inter);
+  SECTION("with the intermediate sent") {
+    o.chainFile = certs().intermediate;
+    TlsEcho echo(o);
+    CHECK(connect(echo.url()).events ==
+          std::vector<std::string>{"open", "close"});
+  }
+  SECTION("without it the chain is broken") {
+    TlsEcho echo(o);
+    require_failure(connect(echo.url()),
+                    "unable to get local issuer certificate");
+  }
+}
+
+TEST_CASE("the wrong scheme on either side fails, and says why") {
+  SECTION("wss:// to a server that speaks plain HTTP") {
+    auto &ctx = ws::detail::loop().ctx;
+    asio::ip::tcp::acceptor acceptor(ctx,
+                                     {asio::ip::make_address("127.0.0.1"), 0});
+    asio::ip::tcp::socket peer(ctx);
+    const std::string answer = "HTTP/1.1 400 Bad Request\r\n\r\n";
+    acceptor.async_accept(peer, [&](asio::error_code ec) {
+      if (!ec)
+        asio::async_write(peer, asio::buffer(answer),
+                          [](asio::error_code, std::size_t) {});
+    });
+    require_failure(connect("wss://localhost:" +
+                            std::to_string(acceptor.local_endpoint().port()) +
+                            "/"),
+                    "TLS handshake failed: wrong version number");
+  }
+  SECTION("ws:// to a TLS server") {
+    TlsEcho echo(tls_options(certs().server));
+    Recorder r =
+        connect("ws://localhost:" + std::to_string(echo.server.port()) + "/");
+    REQUIRE(r.events == std::vector<std::string>{"error", "close"});
+    CHECK(r.closes[0].code == 1006);
+    CHECK(connect(echo.url()).events ==
+          std::vector<std::string>{"open", "close"});
+  }
+}
+
+TEST_CASE("the server refuses TLS older than 1.2") {
+  TlsEcho echo(tls_options(certs().server));
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  // OpenSSL's own client would not offer 1.1 at its default security level.
+  SSL_CTX_set_security_level(ctx.native_handle(), 0);
+  SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_1_VERSION);
+  CHECK(https_get(echo.server.port(), ctx).rfind("error: ", 0) == 0);
+  // The same client allowed 1.2 gets the page: the version was the reason.
+  SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  CHECK(https_get(echo.server.port(), ctx).rfind("HTTP/1.1 200", 0) == 0);
+}
+
+TEST_CASE("the client names the host (SNI), never an address") {
+  auto &ctx = ws::detail::loop().ctx;
+  asio::ssl::context server_ctx(asio::ssl::context::tls_server);
+  server_ctx.use_certificate_chain_file(certs().server);
+  server_ctx.use_private_key_file(certs().key, asio::ssl::context::pem);
+  asio::ip::tcp::acceptor acceptor(ctx,
+                                   {asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = std::to_string(acceptor.local_endpoint().port());
+  for (const std::string host : {"localhost", "127.0.0.1"}) {
+    INFO(host);
+    asio::ssl::stream<asio::ip::tcp::socket> peer(ctx, server_ctx);
+    std::string sni = "(not seen)";
+    acceptor.async_accept(peer.lowest_layer(), [&](asio::error_code ec) {
+      REQUIRE_FALSE(ec);
+      peer.async_handshake(
+          asio::ssl::stream_base::server, [&](asio::error_code) {
+            const char *name = SSL_get_servername(peer.native_handle(),
+                                                  TLSEXT_NAMETYPE_host_name);
+            sni = name ? name : "";
+          });
+    });
+    WebSocket socket("wss://" + host + ":" + port + "/", {}, trusting_ca());
+    wait_until([&] { return sni != "(not seen)"; });
+    CHECK(sni == (host == "localhost" ? "localhost" : ""));
+  }
+}
+
+TEST_CASE("bad TLS files are clear errors at construction") {
+  auto what = [](auto make) {
+    try {
+      make();
+    } catch (const ws::TlsError &e) {
+      return std::string(e.what());
+    }
+    return std::string("no ws::TlsError");
+  };
+  CHECK(what([] {
+          ws::Server s(tls_options("/nonexistent/cert.pem"));
+        }).find("cannot use certificate file '/nonexistent/cert.pem'") == 0);
+  CHECK(what([] {
+          ws::ServerOptions o = tls_options(certs().server);
+          o.keyFile = certs().key_of_other;
+          ws::Server s(o);
+        }).find("does not match") != std::string::npos);
+  CHECK(what([] {
+          ws::ServerOptions o;
+          o.certFile = certs().server;
+          ws::Server s(o);
+        }) == "ServerOptions: certFile and keyFile go together");
+  CHECK(what([] {
+          ws::ClientOptions o;
+          o.caFile = "/nonexistent/ca.pem";
+          WebSocket s("wss://localhost:1/", {}, o);
+        }).find("cannot use CA file '/nonexistent/ca.pem'") == 0);
+}
