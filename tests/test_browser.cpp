@@ -3,6 +3,9 @@
 // tests/interop/run.sh, which skips it without node or chromium.
 // SPDX-License-Identifier: MIT
 #include "support.hpp"
+#if WS_TLS
+#include "tls_certs.hpp"
+#endif
 
 #include <cstdlib>
 
@@ -62,3 +65,22 @@ window.result = new Promise((resolve) => {
         R"("wasClean":true})");
   CHECK(browser.wait(std::chrono::seconds(30)) == 0);
 }
+
+#if WS_TLS
+TEST_CASE("Chromium loads the chat page over https and chats over wss") {
+  test::TestCa ca;
+  test::Process server({test::env("CHAT_SERVER"), "--port", "0", "--host",
+                        "127.0.0.1", "--cert", ca.server, "--key", ca.key});
+  const std::string line = server.read_line();
+  REQUIRE(line.find("listening on https://") != std::string::npos);
+  const std::string port =
+      line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+  test::Process browser({"/usr/bin/env", "CHAT_CA=" + ca.ca, "node",
+                         browser_js(), "chat", port, "https"});
+  CHECK(browser.read_line(std::chrono::seconds(60)) ==
+        "ok every participant saw the greeting and every line, in order");
+  CHECK(browser.wait(std::chrono::seconds(30)) == 0);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+#endif

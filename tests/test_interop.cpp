@@ -2,6 +2,9 @@
 // Run through tests/interop/run.sh, which installs it (or skips).
 // SPDX-License-Identifier: MIT
 #include "support.hpp"
+#if WS_TLS
+#include "tls_certs.hpp"
+#endif
 
 #include <cstdlib>
 
@@ -108,3 +111,58 @@ TEST_CASE("Node's ws client against our chat_server") {
   CHECK(node.wait() == 0);
   CHECK(server.wait() == 0);
 }
+
+#if WS_TLS
+TEST_CASE("Node's ws client over wss:// against our echo_server") {
+  test::TestCa ca;
+  test::Process server({test::env("ECHO_SERVER"), "--port", "0", "--host",
+                        "127.0.0.1", "--accept-protocols", "--cert", ca.server,
+                        "--key", ca.key});
+  const auto port = port_from(server);
+  // Node trusts the test CA the documented way.
+  test::Process node({"/usr/bin/env", "NODE_EXTRA_CA_CERTS=" + ca.ca, "node",
+                      node_script("client.js"),
+                      "wss://localhost:" + std::to_string(port) + "/", "echo"});
+  std::vector<std::string> lines;
+  const int status = run_node_client(node, lines);
+  INFO(lines.back());
+  CHECK(status == 0);
+  CHECK(lines == std::vector<std::string>{
+                     "ok subprotocol", "ok text and binary echoes up to 1 MiB",
+                     "ok close 4000 echoed"});
+}
+
+TEST_CASE("our client over wss:// against Node's ws on https") {
+  test::TestCa ca;
+  test::Process node({"/usr/bin/env", "TLS_CERT=" + ca.server,
+                      "TLS_KEY=" + ca.key, "node",
+                      node_script("echo_server.js")});
+  const auto port = port_from(node);
+  ws::ClientOptions options;
+  options.caFile = ca.ca;
+  ws::WebSocket socket("wss://localhost:" + std::to_string(port) + "/",
+                       {"chat.v1"}, options);
+  test::Recorder r;
+  r.attach(socket);
+  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  CHECK(socket.protocol() == "chat.v1");
+  socket.send(std::string(1 << 20, 's'));
+  socket.send(ws::Binary{1, 2, 3});
+  wait_until([&] { return r.messages.size() == 2; });
+  CHECK(r.messages[0].data == std::string(1 << 20, 's'));
+  CHECK(r.messages[1].binary() == ws::Binary{1, 2, 3});
+  socket.close(4000, "bye over TLS");
+  wait_until([&] { return r.closed(); });
+  CHECK(r.closes[0].code == 4000);
+  CHECK(r.closes[0].wasClean);
+  CHECK(node.read_line() == "close 4000 bye over TLS");
+
+  // Without the CA, Node's certificate is refused, as a browser would.
+  ws::WebSocket untrusted("wss://localhost:" + std::to_string(port) + "/");
+  test::Recorder r2;
+  r2.attach(untrusted);
+  wait_until([&] { return r2.closed(); });
+  CHECK(r2.events == std::vector<std::string>{"error", "close"});
+  CHECK(r2.closes[0].code == 1006);
+}
+#endif

@@ -299,3 +299,26 @@ TEST_CASE("bad TLS files are clear errors at construction") {
           WebSocket s("wss://localhost:1/", {}, o);
         }).find("cannot use CA file '/nonexistent/ca.pem'") == 0);
 }
+
+TEST_CASE("a close over TLS ends both sides at once, not after a timeout") {
+  // Before the fix the server's side waited out websocketpp's 5 s shutdown
+  // timer for a close_notify its own pending read had already consumed.
+  ws::Server server(tls_options(certs().server));
+  std::vector<ws::CloseEvent> server_closes;
+  server.onconnection = [&](WebSocket &socket, const ws::Request &) {
+    socket.onclose = [&](const ws::CloseEvent &e) {
+      server_closes.push_back(e);
+    };
+    socket.close(4001, "server ends it");
+  };
+  server.listen(0, "127.0.0.1");
+  WebSocket client("wss://localhost:" + std::to_string(server.port()) + "/", {},
+                   trusting_ca());
+  Recorder r;
+  r.attach(client);
+  wait_until([&] { return r.closed() && !server_closes.empty(); }, 2s);
+  CHECK(r.closes[0].code == 4001);
+  CHECK(r.closes[0].wasClean);
+  CHECK(server_closes[0].code == 4001);
+  CHECK(server_closes[0].wasClean);
+}

@@ -2,6 +2,9 @@
 // misbehave) and echo_server, their output, signals and exit codes.
 // SPDX-License-Identifier: MIT
 #include "support.hpp"
+#if WS_TLS
+#include "tls_certs.hpp"
+#endif
 
 #include <atomic>
 #include <cstdlib>
@@ -158,3 +161,48 @@ TEST_CASE("wscat exits 1 when the connection is refused") {
   CHECK(wscat.read_line() == "close 1006 false ");
   CHECK(wscat.wait() == 1);
 }
+
+#if WS_TLS
+TEST_CASE("wscat and echo_server over wss://, with --ca and --no-check") {
+  test::TestCa ca;
+  test::Process server({test::env("ECHO_SERVER"), "--port", "0", "--host",
+                        "127.0.0.1", "--cert", ca.server, "--key", ca.key});
+  const std::string line = server.read_line();
+  CHECK(line.find("listening on wss://127.0.0.1:") != std::string::npos);
+  const std::string url = "wss://localhost:" + line.substr(line.rfind(':') + 1);
+
+  test::Process trusted({test::env("WSCAT"), url, "--ca", ca.ca});
+  CHECK(trusted.read_line() == "open -");
+  trusted.write_line("over TLS");
+  CHECK(trusted.read_line() == "message text over TLS");
+  trusted.close_stdin();
+  CHECK(trusted.read_line() == "close 1000 true ");
+  CHECK(trusted.wait() == 0);
+
+  test::Process untrusted({test::env("WSCAT"), url});
+  CHECK(untrusted.read_line() ==
+        "error TLS certificate verification failed: unable to get local "
+        "issuer certificate");
+  CHECK(untrusted.read_line() == "close 1006 false ");
+  CHECK(untrusted.wait() == 1);
+
+  test::Process unchecked({test::env("WSCAT"), url, "--no-check"});
+  CHECK(unchecked.read_line() == "open -");
+  unchecked.close_stdin();
+  CHECK(unchecked.read_line() == "close 1000 true ");
+  CHECK(unchecked.wait() == 0);
+
+  // A CA file that is not there: one clear line, exit 2.
+  test::Process bad({test::env("WSCAT"), url, "--ca", "/nonexistent.pem"});
+  CHECK(bad.wait() == 2);
+
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
+TEST_CASE("chat_server --cert with a bad file: one line and exit 1") {
+  test::Process server({test::env("CHAT_SERVER"), "--port", "0", "--cert",
+                        "/nonexistent.pem", "--key", "/nonexistent.key"});
+  CHECK(server.wait() == 1);
+}
+#endif

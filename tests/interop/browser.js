@@ -1,7 +1,10 @@
 // Drives Debian's headless Chromium through the DevTools protocol, with
 // Node's ws as the DevTools client.
-//   node browser.js chat PORT   two tabs and one chat_client ($CHAT_CLIENT)
-//                               chat through chat_server on PORT
+//   node browser.js chat PORT [https]
+//                               two tabs and one chat_client ($CHAT_CLIENT)
+//                               chat through chat_server on PORT; with https
+//                               the page comes over https and chats over
+//                               wss ($CHAT_CA: the CA chat_client trusts)
 //   node browser.js eval URL EXPRESSION
 //                               loads URL, prints EXPRESSION's value as JSON
 // Exits 0 when every check holds; prints "FAIL ..." and exits 1 otherwise.
@@ -24,9 +27,11 @@ function fail(error) {
 }
 
 // Chromium with a fresh profile and no network of its own.
-async function launch() {
+// With `insecure`, it takes the test CA's certificates without asking.
+async function launch(insecure = false) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "ws-chromium-"));
   const chromium = spawn(CHROMIUM, [
+    ...(insecure ? ["--ignore-certificate-errors"] : []),
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
     "--no-first-run", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
@@ -121,13 +126,15 @@ async function until(check, what) {
   }
 }
 
-async function chat(port) {
-  const url = `http://127.0.0.1:${port}/`;
-  const devtools = await launch();
+async function chat(port, scheme = "http") {
+  const secure = scheme === "https";
+  const url = `${scheme}://127.0.0.1:${port}/`;
+  const devtools = await launch(secure);
   const ann = await devtools.open(url, "ann");
   const bea = await devtools.open(url, "bea");
   const client = spawn(process.env.CHAT_CLIENT,
-    [`ws://127.0.0.1:${port}/`, "--nick", "cli"]);
+    [`${secure ? "wss" : "ws"}://127.0.0.1:${port}/`, "--nick", "cli",
+      ...(secure ? ["--ca", process.env.CHAT_CA] : [])]);
   children.push(client);
   const cliLines = [];
   readline.createInterface({ input: client.stdout })
@@ -164,7 +171,7 @@ async function evaluate(url, expression) {
 }
 
 const [mode, ...args] = process.argv.slice(2);
-(mode === "chat" ? chat(args[0]) : evaluate(args[0], args[1])).then(() => {
+(mode === "chat" ? chat(args[0], args[1]) : evaluate(args[0], args[1])).then(() => {
   for (const child of children) child.kill("SIGKILL");
   process.exit(0);
 }, fail);

@@ -1,16 +1,28 @@
 // Node's ws as an echo server for our client: echoes text as text and binary
 // as binary, chooses the first subprotocol offered, and on the text
 // "close CODE REASON" closes with that code and reason. Prints its port,
-// then one line per close it sees.
+// then one line per close it sees. With TLS_CERT and TLS_KEY (PEM files) in
+// the environment it serves wss:// instead.
 // SPDX-License-Identifier: MIT
+const fs = require("fs");
+const https = require("https");
 const { WebSocketServer } = require("ws");
 
-const wss = new WebSocketServer({
-  host: "127.0.0.1",
-  port: 0,
-  handleProtocols: (protocols) => protocols.values().next().value || false,
-});
-wss.on("listening", () => console.log(`listening ${wss.address().port}`));
+const handleProtocols = (protocols) =>
+  protocols.values().next().value || false;
+let wss;
+if (process.env.TLS_CERT) {
+  const server = https.createServer({
+    cert: fs.readFileSync(process.env.TLS_CERT),
+    key: fs.readFileSync(process.env.TLS_KEY),
+  });
+  wss = new WebSocketServer({ server, handleProtocols });
+  server.listen(0, "127.0.0.1", () =>
+    console.log(`listening ${server.address().port}`));
+} else {
+  wss = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols });
+  wss.on("listening", () => console.log(`listening ${wss.address().port}`));
+}
 wss.on("connection", (socket) => {
   socket.on("message", (data, isBinary) => {
     const text = isBinary ? "" : data.toString();

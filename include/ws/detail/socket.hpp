@@ -189,6 +189,12 @@ protected:
   void async_shutdown(sock::shutdown_handler callback) {
 #if WS_TLS
     if (tls_) {
+      // Send our close_notify without waiting for the peer's (RFC 8446
+      // 6.1 allows it): websocketpp's read still pending on this stream
+      // would swallow the peer's, and the shutdown would then sit out its
+      // whole timeout. The WebSocket close handshake already marked the end.
+      SSL *ssl = tls_->native_handle();
+      SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
       tls_->async_shutdown(callback);
       return;
     }
