@@ -52,6 +52,7 @@ int main(int argc, char **argv) {
 
   try {
     // const wss = new WebSocketServer({ port, host, handleProtocols });
+    // (with --cert: { server: https.createServer({ cert, key }), ... })
     ws::Server server(options);
     if (accept_protocols)
       // handleProtocols: (protocols) => protocols.values().next().value,

@@ -43,8 +43,12 @@ TEST_CASE("a valid URL is serialized as the URL parser does") {
 TEST_CASE("http and https map to ws and wss, as browsers now do") {
   CHECK(url_of("http://example.com/x") == "ws://example.com/x");
   CHECK(url_of("HTTP://example.com:80/") == "ws://example.com/");
+#if WS_TLS
   CHECK(url_of("https://example.com/x") == "wss://example.com/x");
   CHECK(url_of("HTTPS://example.com:443/") == "wss://example.com/");
+#else
+  CHECK_THROWS_AS(url_of("https://example.com/"), ws::NotSupportedError);
+#endif
 }
 
 TEST_CASE("an unparsable URL throws SyntaxError") {
