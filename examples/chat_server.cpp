@@ -7,9 +7,14 @@
 #include <csignal>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <unistd.h>
+
+#ifdef WS_CHAT_REDIS
+#include "redis_bus.hpp"
+#endif
 
 // C++ only: finds the page beside the program (build tree) or under examples/
 // (source tree) unless --page names it, and reads it.
@@ -42,23 +47,27 @@ static const char usage[] =
     "  --page FILE  the page to serve (default: wschatclient.html, found)\n"
     "  --cert FILE  serve https:// and wss:// with this PEM certificate\n"
     "               (and its chain after it)\n"
-    "  --key FILE   the certificate's PEM private key\n";
+    "  --key FILE   the certificate's PEM private key\n"
+    "  --redis redis://HOST:PORT[/CHANNEL]\n"
+    "               share messages with other chat_server instances through\n"
+    "               this Redis channel (default channel: chat)\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
-  std::string port = "8000", host = "0.0.0.0", page_file, cert, key;
+  std::string port = "8000", host = "0.0.0.0", page_file, cert, key, redis;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::cout << usage;
       return 0;
     }
-    std::string *value = flag == "--port"   ? &port
-                         : flag == "--host" ? &host
-                         : flag == "--page" ? &page_file
-                         : flag == "--cert" ? &cert
-                         : flag == "--key"  ? &key
-                                            : nullptr;
+    std::string *value = flag == "--port"    ? &port
+                         : flag == "--host"  ? &host
+                         : flag == "--page"  ? &page_file
+                         : flag == "--cert"  ? &cert
+                         : flag == "--key"   ? &key
+                         : flag == "--redis" ? &redis
+                                             : nullptr;
     if (!value || i + 1 == argc) {
       std::cerr << "chat_server: unknown or incomplete option '" << flag
                 << "' (see --help)\n";
@@ -73,6 +82,14 @@ int main(int argc, char **argv) {
               << "'\n";
     return 2;
   }
+
+#ifndef WS_CHAT_REDIS
+  if (!redis.empty()) {
+    std::cerr << "chat_server: --redis: this chat_server was built without "
+                 "hiredis (install libhiredis-dev and rebuild)\n";
+    return 2;
+  }
+#endif
 
   try {
     // const page = fs.readFileSync("wschatclient.html");
@@ -99,6 +116,18 @@ int main(int argc, char **argv) {
         res.body = "Not found";
       }
     };
+#ifdef WS_CHAT_REDIS
+    // const bus = redis ? new RedisBus(redis) : null;
+    std::unique_ptr<chat::RedisBus> bus;
+    if (!redis.empty())
+      bus = std::make_unique<chat::RedisBus>(redis);
+    // bus?.on("message", (data) => {
+    if (bus)
+      bus->onmessage = [&](const std::string &data) {
+        // for (const client of wss.clients) client.send(data);
+        server.broadcast(data);
+      };
+#endif
     // wss.on("connection", (socket) => {
     server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
       // socket.send("Welcome to the chat room.");
@@ -107,10 +136,22 @@ int main(int argc, char **argv) {
       socket.onmessage = [&](const ws::MessageEvent &event) {
         // for (const client of wss.clients) client.send(event.data);
         server.broadcast(event.data);
+#ifdef WS_CHAT_REDIS
+        // bus?.publish(event.data);
+        if (bus)
+          bus->publish(event.data);
+#endif
       };
     };
     // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
-    ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
+    ws::onSignal({SIGINT, SIGTERM}, [&](int) {
+      server.close();
+#ifdef WS_CHAT_REDIS
+      // bus?.close();
+      if (bus)
+        bus->close();
+#endif
+    });
     // server.listen(8000, "0.0.0.0");
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
     // console.log(`chat_server listening on ${scheme}://${host}:${port}/`);

@@ -38,7 +38,7 @@ suite() {
   local targets=()
   for t in "$@"; do targets+=("tests/test_$t"); done
   # These tests run the example programs.
-  case " $* " in *" chat "* | *" conformance "* | *" tools "* | *" interop "* | *" browser "*)
+  case " $* " in *" chat "* | *" conformance "* | *" tools "* | *" redis "* | *" interop "* | *" browser "*)
     targets+=(examples/chat_server examples/chat_client examples/echo_server
       examples/wscat) ;;
   esac
@@ -55,7 +55,7 @@ suite "plain build" build ""
 suite "ASan+UBSan" build-asan \
   "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
   constructor send close events server threads protocol conformance tools chat \
-  tls interop browser
+  tls redis interop browser
 # -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \
@@ -64,7 +64,7 @@ suite "TSan (threaded paths)" build-tsan \
 echo "== clang-format"
 if command -v clang-format >/dev/null; then
   if clang-format --dry-run -Werror include/ws/*.hpp include/ws/*/*.hpp \
-      examples/*.cpp tests/*.cpp tests/*.hpp tests/bench/*.cpp; then
+      examples/*.cpp examples/*.hpp tests/*.cpp tests/*.hpp tests/bench/*.cpp; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); failures+=("clang-format: files need formatting")

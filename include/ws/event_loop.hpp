@@ -7,6 +7,10 @@
 #include <functional>
 #include <initializer_list>
 
+namespace asio {
+class io_context;
+}
+
 namespace ws {
 
 /// Runs the event loop on the calling thread until nothing is left to do:
@@ -35,6 +39,11 @@ void onSignal(std::initializer_list<int> signals,
 /// unwinds through the loop; by default it is printed to stderr as
 /// "Uncaught <what()>", like a browser console. Pass nullptr for the default.
 void setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h);
+
+/// The Asio io_context behind the loop, for libraries that bring their own
+/// sockets or timers (examples/redis_bus.hpp plugs hiredis in through it).
+/// Work added to it keeps ws::run() running, as sockets do.
+asio::io_context &ioContext();
 
 } // namespace ws
 

@@ -4,8 +4,11 @@
 //   echo   100 connections x 16 messages in flight x 32 B text
 //   large  10 connections x 4 in flight x 64 KiB binary
 //   idle   1,000 open connections: the server's memory per connection
+//   broadcast (with --chat) chat_server relaying one sender's 64 B messages
+//          to 1,000 clients: deliveries per second
 //
-//   bench ECHO_SERVER [--runs N] [--seconds S] [--out FILE]
+//   bench ECHO_SERVER [--chat CHAT_SERVER] [--runs N] [--seconds S]
+//         [--out FILE] [--idle N]
 //
 // The generator is not the library under test: plain Asio on one thread, a
 // real upgrade handshake, masked frames built once and written back to back
@@ -133,7 +136,8 @@ struct Load {
   asio::ssl::context tls{asio::ssl::context::tls_client};
   bool secure = false;
   std::string frame;          // what every send writes
-  std::size_t in_flight = 0;  // per connection
+  std::size_t in_flight = 0;  // per sending connection
+  int senders = -1;           // the first N connections send; -1: all
   std::uint64_t received = 0; // whole messages back
   bool counting = true;       // false: open and stay idle
 };
@@ -141,8 +145,8 @@ struct Load {
 template <class Stream> class Conn {
 public:
   template <class... A>
-  Conn(Load &load, A &&...args)
-      : load_(load), stream_(std::forward<A>(args)...) {}
+  Conn(Load &load, int index, A &&...args)
+      : load_(load), index_(index), stream_(std::forward<A>(args)...) {}
 
   /// Ends the connection; its pending operations complete, aborted.
   void stop() {
@@ -162,6 +166,7 @@ public:
 
 private:
   Load &load_;
+  int index_;
   Stream stream_;
   std::function<void()> ready_;
   std::string in_;
@@ -216,7 +221,7 @@ private:
           in_.erase(0, end + 4);
           ready_();
           read();
-          if (load_.counting)
+          if (load_.counting && (load_.senders < 0 || index_ < load_.senders))
             send(load_.in_flight);
         });
   }
@@ -272,7 +277,8 @@ private:
           in_.erase(0, parsed_);
           parsed_ = 0;
           load_.received += whole;
-          send(whole);
+          if (load_.senders < 0 || index_ < load_.senders)
+            send(whole); // keep the window full
           read();
         });
   }
@@ -292,9 +298,9 @@ std::vector<std::unique_ptr<Conn<Stream>>> open_all(Load &load, Server &server,
   const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), server.port);
   for (int i = 0; i < conns; ++i) {
     if constexpr (std::is_same_v<Stream, tcp::socket>)
-      all.push_back(std::make_unique<Conn<Stream>>(load, load.io));
+      all.push_back(std::make_unique<Conn<Stream>>(load, i, load.io));
     else
-      all.push_back(std::make_unique<Conn<Stream>>(load, load.io, load.tls));
+      all.push_back(std::make_unique<Conn<Stream>>(load, i, load.io, load.tls));
     all.back()->start(ep, [&] { ++ready; });
   }
   while (ready < conns)
@@ -342,20 +348,21 @@ struct Scenario {
   std::size_t in_flight;
   bool binary;
   std::size_t size;
+  bool chat = false; // chat_server, one sender: deliveries count
 };
 
 } // namespace
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    std::cerr << "usage: bench ECHO_SERVER [--runs N] [--seconds S] "
-                 "[--out FILE] [--idle N]\n";
+    std::cerr << "usage: bench ECHO_SERVER [--chat CHAT_SERVER] [--runs N] "
+                 "[--seconds S] [--out FILE] [--idle N]\n";
     return 2;
   }
   const std::string echo_server = argv[1];
   int runs = 5, idle = 1000;
   double seconds = 2;
-  std::string out_file;
+  std::string out_file, chat_server;
   for (int i = 2; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--runs")
@@ -366,6 +373,8 @@ int main(int argc, char **argv) {
       out_file = argv[i + 1];
     else if (flag == "--idle")
       idle = std::stoi(argv[i + 1]);
+    else if (flag == "--chat")
+      chat_server = argv[i + 1];
   }
   // Idle runs hold a socket per connection on each side.
   rlimit files;
@@ -397,10 +406,14 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  const std::vector<Scenario> scenarios = {
+  std::vector<Scenario> scenarios = {
       {"echo 100 x 16 x 32 B", 100, 16, false, 32},
       {"echo 10 x 4 x 64 KiB", 10, 4, true, 65536},
   };
+  if (!chat_server.empty())
+    scenarios.push_back({"chat_server broadcast: 1 sender x 16 in flight, "
+                         "64 B, 1,000 clients (deliveries/s)",
+                         1000, 16, false, 64, true});
   std::ostringstream table;
   table << "| scenario | ws:// msg/s | wss:// msg/s | wss/ws | ws:// server "
            "CPU us/msg | wss:// server CPU us/msg |\n"
@@ -410,14 +423,16 @@ int main(int argc, char **argv) {
     std::vector<double> rate[2], cpu[2];
     for (int r = 0; r < runs; ++r) {
       for (int secure = 0; secure < 2; ++secure) { // alternating
-        std::vector<std::string> args = {echo_server, "--port", "0", "--host",
-                                         "127.0.0.1"};
+        std::vector<std::string> args = {s.chat ? chat_server : echo_server,
+                                         "--port", "0", "--host", "127.0.0.1"};
         if (secure)
           args.insert(args.end(), {"--cert", cert, "--key", key});
         Server server(args, pin ? 0 : -1);
         Load load;
         load.frame = client_frame(s.binary, s.size);
         load.in_flight = s.in_flight;
+        if (s.chat)
+          load.senders = 1;
         Result res =
             secure ? drive<asio::ssl::stream<tcp::socket>>(load, server,
                                                            s.conns, seconds)
@@ -469,7 +484,7 @@ int main(int argc, char **argv) {
   table << line;
 
   std::ostringstream report;
-  report << "echo_server over ws:// and wss:// (TLS 1.3, P-256), medians of "
+  report << "ws:// and wss:// (TLS 1.3, P-256), medians of "
          << runs << " alternating runs of " << seconds << " s"
          << (pin ? "; server pinned to core 0, generator to core 1" : "")
          << ".\n\n"

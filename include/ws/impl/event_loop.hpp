@@ -42,6 +42,8 @@ inline void onSignal(std::initializer_list<int> signals,
   });
 }
 
+inline asio::io_context &ioContext() { return detail::loop().ctx; }
+
 inline void
 setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h) {
   detail::loop().uncaught = std::move(h);
