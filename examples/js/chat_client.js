@@ -1,0 +1,78 @@
+// chat_client.js: the chat page as a console program, in Node. The twin of
+// chat_client.cpp: the same flags, output, statement order, names and
+// strings. Needs the `ws` package (npm install, in this folder).
+// SPDX-License-Identifier: MIT
+const fs = require("fs");
+const readline = require("readline");
+const WebSocket = require("ws");
+
+const usage =
+  "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE]\n" +
+  "Chats through a chat_server (default ws://localhost:8000/): each line\n" +
+  "typed is sent as 'NAME: line' and each message received is printed.\n" +
+  "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n" +
+  "  --ca FILE  for wss://, also trust the CA certificates in this PEM file\n";
+
+async function main(argv) {
+  // The flags, as chat_client.cpp reads them.
+  let url = "ws://localhost:8000/";
+  let nick;
+  const options = {};
+  for (let i = 0; i < argv.length; ++i) {
+    const arg = argv[i];
+    if (arg === "--help" || arg === "-h") {
+      process.stdout.write(usage);
+      return 0;
+    } else if (arg === "--nick" && i + 1 < argv.length) {
+      nick = argv[++i];
+    } else if (arg === "--ca" && i + 1 < argv.length) {
+      options.ca = fs.readFileSync(argv[++i]);
+    } else if (!arg.startsWith("-")) {
+      url = arg;
+    } else {
+      process.stderr.write(`chat_client: unknown or incomplete option '${arg}' (see --help)\n`);
+      return 2;
+    }
+  }
+
+  const input = readline.createInterface({ input: process.stdin });
+  const lines = input[Symbol.asyncIterator]();
+  // const nick = prompt("Enter your nickname");
+  if (nick === undefined) {
+    process.stderr.write("Enter your nickname: ");
+    nick = (await lines.next()).value ?? "";
+  }
+  let socket;
+  try {
+    // const socket = new WebSocket(scheme + location.host + "/");
+    socket = new WebSocket(url, [], options);
+  } catch (e) {
+    process.stderr.write(`chat_client: ${e.message}\n`);
+    return 2;
+  }
+  // socket.onmessage = (event) => {
+  socket.onmessage = (event) => {
+    // line.textContent = event.data; input.before(line);
+    console.log(String(event.data));
+  };
+  // The terminal is read once the socket is open.
+  socket.onopen = async () => {
+    // input.onchange = () => {
+    for await (const line of lines)
+      // socket.send(nick + ": " + input.value);
+      socket.send(nick + ": " + line);
+    // The end of input leaves the chat.
+    socket.close(1000);
+  };
+  // Say why a connection failed, and exit 0 only if cleanly closed.
+  socket.onerror = (event) => {
+    process.stderr.write(`chat_client: ${event.message}\n`);
+  };
+  return new Promise((resolve) => {
+    socket.onclose = (event) => {
+      resolve(event.wasClean ? 0 : 1);
+    };
+  });
+}
+
+main(process.argv.slice(2)).then((status) => process.exit(status));

@@ -1,0 +1,102 @@
+// chat_server.js: serves the chat page at "/", 404 elsewhere, greets each
+// socket and relays every message to everyone. The twin of chat_server.cpp:
+// the same flags, output, statement order, names and strings, so the two
+// read side by side. Needs the `ws` package (npm install, in this folder).
+// SPDX-License-Identifier: MIT
+const fs = require("fs");
+const http = require("http");
+const https = require("https");
+const path = require("path");
+const { WebSocketServer } = require("ws");
+
+// JS only: finds the page beside this file (../wschatclient.html) unless
+// --page names it, and reads it.
+function readPage(page) {
+  if (!page) page = path.join(__dirname, "..", "wschatclient.html");
+  try {
+    return fs.readFileSync(page);
+  } catch {
+    throw new Error("cannot read the chat page " + page);
+  }
+}
+
+const usage =
+  "usage: chat_server [--port N] [--host H] [--page FILE]\n" +
+  "                   [--cert FILE --key FILE]\n" +
+  "Serves the chat page at / and relays every chat message to everyone.\n" +
+  "  --port N     port to listen on, 0-65535 (default 8000)\n" +
+  "  --host H     address to listen on (default 0.0.0.0)\n" +
+  "  --page FILE  the page to serve (default: wschatclient.html, found)\n" +
+  "  --cert FILE  serve https:// and wss:// with this PEM certificate\n" +
+  "               (and its chain after it)\n" +
+  "  --key FILE   the certificate's PEM private key\n";
+
+function main(argv) {
+  // The flags, as chat_server.cpp reads them (its --redis is C++ only).
+  const flags = { port: "8000", host: "0.0.0.0", page: "", cert: "", key: "" };
+  for (let i = 0; i < argv.length; ++i) {
+    const flag = argv[i];
+    if (flag === "--help" || flag === "-h") {
+      process.stdout.write(usage);
+      return 0;
+    }
+    const name = flag.slice(2);
+    if (!flag.startsWith("--") || !(name in flags) || i + 1 === argv.length) {
+      process.stderr.write(`chat_server: unknown or incomplete option '${flag}' (see --help)\n`);
+      return 2;
+    }
+    flags[name] = argv[++i];
+  }
+  const { port, host, cert, key } = flags;
+  if (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535) {
+    process.stderr.write(`chat_server: --port wants a number 0-65535, not '${port}'\n`);
+    return 2;
+  }
+
+  try {
+    const page = readPage(flags.page);
+    const server = cert
+      ? https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) })
+      : http.createServer();
+    const wss = new WebSocketServer({ server });
+    server.on("request", (req, res) => {
+      if (req.url === "/") {
+        res.setHeader("Content-Type", "text/html; charset=utf-8");
+        res.end(page);
+      } else {
+        res.statusCode = 404;
+        res.end("Not found");
+      }
+    });
+    wss.on("connection", (socket) => {
+      socket.send("Welcome to the chat room.");
+      socket.onmessage = (event) => {
+        for (const client of wss.clients) client.send(event.data);
+      };
+    });
+    // ws::onSignal: every socket closes with 1001, then the process ends.
+    const stop = () => {
+      for (const client of wss.clients) client.close(1001);
+      wss.close();
+      server.close();
+    };
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+    server.listen(Number(port), host, () => {
+      const scheme = cert ? "https" : "http";
+      console.log(`chat_server listening on ${scheme}://${host}:${server.address().port}/`);
+    });
+    server.on("error", (e) => {
+      process.stderr.write(`chat_server: ${e.message}\n`);
+      process.exit(1);
+    });
+    // JS only: Node runs the event loop by itself; ws::run() in C++.
+  } catch (e) {
+    process.stderr.write(`chat_server: ${e.message}\n`);
+    return 1;
+  }
+  return undefined; // keeps running
+}
+
+const status = main(process.argv.slice(2));
+if (status !== undefined) process.exitCode = status;

@@ -1,0 +1,99 @@
+// The 2x2 chat matrix: {C++, JS} chat client x {C++, JS} chat server, each
+// pair exchanging lines both ways, then Chromium's page against both
+// servers. The JS twins live in examples/js/; Node's `ws` comes from
+// tests/interop (run through tests/interop/run.sh, which installs it).
+// SPDX-License-Identifier: MIT
+#include "support.hpp"
+
+#include <memory>
+
+namespace {
+
+std::string node_path() {
+  return "NODE_PATH=" + test::env("INTEROP_DIR") + "/node_modules";
+}
+
+std::string js(const std::string &name) {
+  return test::env("EXAMPLES_JS") + "/" + name;
+}
+
+std::unique_ptr<test::Process> start_server(const std::string &kind) {
+  std::vector<std::string> argv =
+      kind == "C++" ? std::vector<std::string>{test::env("CHAT_SERVER")}
+                    : std::vector<std::string>{"/usr/bin/env", node_path(),
+                                               "node", js("chat_server.js")};
+  argv.insert(argv.end(), {"--port", "0", "--host", "127.0.0.1"});
+  return std::make_unique<test::Process>(argv);
+}
+
+std::unique_ptr<test::Process> start_client(const std::string &kind,
+                                            const std::string &url,
+                                            const std::string &nick) {
+  std::vector<std::string> argv =
+      kind == "C++" ? std::vector<std::string>{test::env("CHAT_CLIENT")}
+                    : std::vector<std::string>{"/usr/bin/env", node_path(),
+                                               "node", js("chat_client.js")};
+  argv.insert(argv.end(), {url, "--nick", nick});
+  return std::make_unique<test::Process>(argv);
+}
+
+} // namespace
+
+TEST_CASE("every chat client talks through every chat server") {
+  for (const std::string server_kind : {"C++", "JS"}) {
+    auto server = start_server(server_kind);
+    const std::string line = server->read_line();
+    REQUIRE(line.rfind("chat_server listening on http://127.0.0.1:", 0) == 0);
+    const std::string port =
+        line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+    const std::string url = "ws://127.0.0.1:" + port + "/";
+
+    // The page at /, 404 elsewhere: the same from both.
+    CHECK(test::http_get(std::stoi(port), "/").find("new WebSocket(") !=
+          std::string::npos);
+    CHECK(test::http_get(std::stoi(port), "/nope").rfind("HTTP/1.1 404", 0) ==
+          0);
+
+    for (const std::string a_kind : {"C++", "JS"})
+      for (const std::string b_kind : {"C++", "JS"}) {
+        INFO(a_kind << " and " << b_kind << " clients, " << server_kind
+                    << " server");
+        auto ann = start_client(a_kind, url, "ann");
+        CHECK(ann->read_line() == "Welcome to the chat room.");
+        auto bob = start_client(b_kind, url, "bob");
+        CHECK(bob->read_line() == "Welcome to the chat room.");
+        ann->write_line("hello from " + a_kind);
+        CHECK(ann->read_line() == "ann: hello from " + a_kind);
+        CHECK(bob->read_line() == "ann: hello from " + a_kind);
+        bob->write_line("hi from " + b_kind);
+        CHECK(bob->read_line() == "bob: hi from " + b_kind);
+        CHECK(ann->read_line() == "bob: hi from " + b_kind);
+        // The end of input closes with 1000: both exit 0.
+        ann->close_stdin();
+        CHECK(ann->wait() == 0);
+        bob->close_stdin();
+        CHECK(bob->wait() == 0);
+      }
+
+    server->signal(SIGTERM);
+    CHECK(server->wait() == 0);
+  }
+}
+
+TEST_CASE("Chromium's page chats through both servers") {
+  for (const std::string server_kind : {"C++", "JS"}) {
+    INFO(server_kind << " server");
+    auto server = start_server(server_kind);
+    const std::string line = server->read_line();
+    const std::string port =
+        line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+    test::Process browser({"/usr/bin/env", "node",
+                           test::env("INTEROP_DIR") + "/browser.js", "chat",
+                           port});
+    CHECK(browser.read_line(std::chrono::seconds(60)) ==
+          "ok every participant saw the greeting and every line, in order");
+    CHECK(browser.wait(std::chrono::seconds(30)) == 0);
+    server->signal(SIGTERM);
+    CHECK(server->wait() == 0);
+  }
+}
