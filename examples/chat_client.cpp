@@ -1,5 +1,6 @@
 // chat_client: the chat page (wschatclient.html) as a console program. Each
-// statement is preceded by its twin in the page's JavaScript.
+// statement is preceded by its twin in Node (examples/js/chat_client.js)
+// after "JS:", in the same order; that file shows the page's lines.
 // SPDX-License-Identifier: MIT
 #include <ws/websocket.hpp>
 
@@ -40,42 +41,48 @@ int main(int argc, char **argv) {
     }
   }
 
-  // const nick = prompt("Enter your nickname");
+  // JS: if (nick === undefined) {
   if (!has_nick) {
+    // JS: process.stderr.write("Enter your nickname: ");
     std::cerr << "Enter your nickname: " << std::flush;
+    // JS: nick = (await lines.next()).value ?? "";
     std::getline(std::cin, nick);
   }
   try {
-    // const socket = new WebSocket(scheme + location.host + "/");
+    // JS: socket = new WebSocket(url, [], options);
     ws::WebSocket socket(url, {}, options);
-    // socket.onmessage = (event) => {
+    // JS: socket.onmessage = (event) => {
     socket.onmessage = [&](const ws::MessageEvent &event) {
-      // line.textContent = event.data; input.before(line);
+      // JS: console.log(String(event.data));
       std::cout << event.data << std::endl;
     };
-    // C++ only: the terminal is read on a thread of its own, started once
-    // the socket is open; send() and close() are safe from any thread.
+    // JS: socket.onopen = async () => {
     socket.onopen = [&](const ws::Event &) {
+      // C++ only: the terminal is read on a thread of its own, as JS's
+      // for-await does on the loop; send() and close() are safe from any
+      // thread.
       std::thread([&socket, nick] {
         std::string line;
-        // input.onchange = () => {
+        // JS: for await (const line of lines)
         while (std::getline(std::cin, line))
-          // socket.send(nick + ": " + input.value);
+          // JS: socket.send(nick + ": " + line);
           socket.send(nick + ": " + line);
-        // C++ only: the end of input leaves the chat.
+        // JS: socket.close(1000);
         socket.close(1000);
       }).detach();
     };
-    // C++ only: say why a connection failed, and exit 0 only if cleanly
-    // closed.
+    // JS: socket.onerror = (event) => {
     socket.onerror = [&](const ws::ErrorEvent &event) {
+      // JS: process.stderr.write(`chat_client: ${event.message}\n`);
       std::cerr << "chat_client: " << event.message << "\n";
     };
     int status = 1;
+    // JS: socket.onclose = (event) => {
     socket.onclose = [&](const ws::CloseEvent &event) {
+      // JS: resolve(event.wasClean ? 0 : 1);
       status = event.wasClean ? 0 : 1;
     };
-    // C++ only: a browser runs its event loop by itself.
+    // C++ only: Node (and a browser) runs its event loop by itself.
     ws::run();
     // C++ only: the reader thread may still wait on the terminal; leave
     // without destroying the socket it uses.

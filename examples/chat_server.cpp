@@ -1,6 +1,7 @@
 // chat_server: serves the chat page at "/", 404 elsewhere, greets each socket
 // and relays every message to everyone. Each statement is preceded by its
-// twin in Node (with the `ws` package), so the two read side by side.
+// twin in Node (examples/js/chat_server.js, with the `ws` package) after
+// "JS:", in the same order, so the two read side by side.
 // SPDX-License-Identifier: MIT
 #include <ws/websocket.hpp>
 
@@ -92,69 +93,63 @@ int main(int argc, char **argv) {
 #endif
 
   try {
-    // const page = fs.readFileSync("wschatclient.html");
+    // JS: const page = readPage(flags.page);
     const std::string page = read_page(page_file);
-    // const server = cert ? https.createServer({ cert, key })
-    //                     : http.createServer();
+    // JS: const server = tls ? https.createServer(tls) : http.createServer();
     ws::ServerOptions options;
     options.certFile = cert;
     options.keyFile = key;
-    // const wss = new WebSocketServer({ server });
+    // JS: const wss = new WebSocketServer({ server });
     ws::Server server(options);
-    // server.on("request", (req, res) => {
+    // JS: server.on("request", (req, res) => {
     server.onrequest = [&](const ws::Request &req, ws::Response &res) {
-      // if (req.url === "/") {
+      // JS: if (req.url === "/") {
       if (req.path == "/") {
-        // res.setHeader("Content-Type", "text/html; charset=utf-8");
+        // JS: res.setHeader("Content-Type", "text/html; charset=utf-8");
         res.setHeader("Content-Type", "text/html; charset=utf-8");
-        // res.end(page);
+        // JS: res.end(page);
         res.body = page;
       } else {
-        // res.statusCode = 404;
+        // JS: res.statusCode = 404;
         res.status = 404;
-        // res.end("Not found");
+        // JS: res.end("Not found");
         res.body = "Not found";
       }
     };
 #ifdef WS_CHAT_REDIS
-    // const bus = redis ? new RedisBus(redis) : null;
+    // C++ only: --redis shares the chat with other instances (see
+    // redis_bus.hpp; in Node, the `redis` package would do it).
     std::unique_ptr<chat::RedisBus> bus;
     if (!redis.empty())
       bus = std::make_unique<chat::RedisBus>(redis);
-    // bus?.on("message", (data) => {
     if (bus)
-      bus->onmessage = [&](const std::string &data) {
-        // for (const client of wss.clients) client.send(data);
-        server.broadcast(data);
-      };
+      bus->onmessage = [&](const std::string &data) { server.broadcast(data); };
 #endif
-    // wss.on("connection", (socket) => {
+    // JS: wss.on("connection", (socket) => {
     server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
-      // socket.send("Welcome to the chat room.");
+      // JS: socket.send("Welcome to the chat room.");
       socket.send("Welcome to the chat room.");
-      // socket.onmessage = (event) => {
+      // JS: socket.onmessage = (event) => {
       socket.onmessage = [&](const ws::MessageEvent &event) {
-        // for (const client of wss.clients) client.send(event.data);
+        // JS: for (const client of wss.clients) client.send(event.data);
         server.broadcast(event.data);
 #ifdef WS_CHAT_REDIS
-        // bus?.publish(event.data);
         if (bus)
           bus->publish(event.data);
 #endif
       };
     };
-    // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
+    // JS: process.once("SIGINT", stop).once("SIGTERM", stop);
     ws::onSignal({SIGINT, SIGTERM}, [&](int) {
       server.close();
 #ifdef WS_CHAT_REDIS
-      // bus?.close();
       if (bus)
         bus->close();
 #endif
     });
-    // server.listen(8000, "0.0.0.0");
+    // JS: server.listen(Number(port), host, () => {
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
-    // console.log(`chat_server listening on ${scheme}://${host}:${port}/`);
+    // JS: console.log("chat_server listening on " + url);
     std::cout << "chat_server listening on "
               << (server.secure() ? "https" : "http") << "://" << host << ":"
               << server.port() << "/" << std::endl;

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <string>
@@ -34,6 +35,38 @@ inline std::string env(const char *name) {
   const char *value = std::getenv(name);
   REQUIRE(value != nullptr);
   return value;
+}
+
+/// A text file's lines.
+inline std::vector<std::string> read_lines(const std::string &path) {
+  std::ifstream f(path);
+  REQUIRE(f);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(f, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+/// The fenced code blocks of one language in a Markdown file.
+inline std::vector<std::string> markdown_blocks(const std::string &path,
+                                                const std::string &language) {
+  std::vector<std::string> blocks;
+  std::string block;
+  bool inside = false, wanted = false;
+  for (const auto &line : read_lines(path)) {
+    if (!inside && line.rfind("```", 0) == 0) {
+      inside = true;
+      wanted = line == "```" + language;
+      block.clear();
+    } else if (inside && line == "```") {
+      inside = false;
+      if (wanted)
+        blocks.push_back(block);
+    } else if (inside) {
+      block += line + "\n";
+    }
+  }
+  return blocks;
 }
 
 /// Runs the loop until `done()` holds; fails the test after `timeout`.

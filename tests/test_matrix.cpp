@@ -1,11 +1,13 @@
 // The 2x2 chat matrix: {C++, JS} chat client x {C++, JS} chat server, each
 // pair exchanging lines both ways, then Chromium's page against both
-// servers. The JS twins live in examples/js/; Node's `ws` comes from
-// tests/interop (run through tests/interop/run.sh, which installs it).
-// SPDX-License-Identifier: MIT
+// servers; and every JavaScript block of the READMEs, run. The JS twins live in
+// examples/js/; Node's `ws` comes from tests/interop (run through
+// tests/interop/run.sh, which installs it). SPDX-License-Identifier: MIT
 #include "support.hpp"
 
 #include <memory>
+
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -95,5 +97,73 @@ TEST_CASE("Chromium's page chats through both servers") {
     CHECK(browser.wait(std::chrono::seconds(30)) == 0);
     server->signal(SIGTERM);
     CHECK(server->wait() == 0);
+  }
+}
+
+namespace {
+
+/// Runs a README's JavaScript block under Node, with "8000" replaced by
+/// `port` and `ws` standing in for the browser's WebSocket.
+std::unique_ptr<test::Process> run_js_block(const std::string &block,
+                                            const std::string &port) {
+  std::string code = block;
+  for (auto at = code.find("8000"); at != std::string::npos;
+       at = code.find("8000", at))
+    code.replace(at, 4, port);
+  const std::string prelude =
+      "const WebSocket = globalThis.WebSocket ?? require('ws');\n"
+      "const { WebSocketServer } = require('ws');\n";
+  return std::make_unique<test::Process>(std::vector<std::string>{
+      "/usr/bin/env", node_path(), "node", "-e", prelude + code});
+}
+
+std::string free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return std::to_string(a.local_endpoint().port());
+}
+
+} // namespace
+
+TEST_CASE("every JavaScript block of the READMEs runs and does its job") {
+  std::vector<std::string> blocks;
+  for (const std::string readme : {"README.md", "examples/README.md"})
+    for (const auto &b :
+         test::markdown_blocks(test::env("SOURCE_ROOT") + "/" + readme, "js"))
+      blocks.push_back(b);
+  REQUIRE(blocks.size() >= 2);
+  for (const auto &block : blocks) {
+    INFO(block);
+    if (block.find("new WebSocketServer(") != std::string::npos) {
+      // A server: our client connects (retrying until Node listens), is
+      // greeted, and has its line relayed back.
+      const std::string port = free_port();
+      auto node = run_js_block(block, port);
+      std::unique_ptr<ws::WebSocket> client;
+      test::Recorder r;
+      const auto deadline = std::chrono::steady_clock::now() + 10s;
+      while (!client || client->readyState() != ws::WebSocket::OPEN) {
+        REQUIRE(std::chrono::steady_clock::now() < deadline);
+        client =
+            std::make_unique<ws::WebSocket>("ws://127.0.0.1:" + port + "/");
+        r = test::Recorder();
+        r.attach(*client);
+        test::wait_until([&] { return !r.events.empty(); });
+      }
+      test::wait_until([&] { return r.messages.size() == 1; });
+      CHECK(r.messages[0].data == "Welcome to the chat room.");
+      client->send("relayed?");
+      test::wait_until([&] { return r.messages.size() == 2; });
+      CHECK(r.messages[1].data == "relayed?");
+    } else {
+      // A client: it talks to our echo_server and prints what comes back.
+      test::Process echo(
+          {test::env("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+      const std::string line = echo.read_line();
+      const std::string port =
+          line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+      auto node = run_js_block(block, port);
+      CHECK(node->read_line() == "Hello, server!");
+    }
   }
 }

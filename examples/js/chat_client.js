@@ -1,6 +1,8 @@
 // chat_client.js: the chat page as a console program, in Node. The twin of
 // chat_client.cpp: the same flags, output, statement order, names and
-// strings. Needs the `ws` package (npm install, in this folder).
+// strings; each statement there follows this file's line after "JS:". The
+// page's own lines (wschatclient.html) are shown after "Page:". Needs the
+// `ws` package (npm install, in this folder).
 // SPDX-License-Identifier: MIT
 const fs = require("fs");
 const readline = require("readline");
@@ -14,7 +16,7 @@ const usage =
   "  --ca FILE  for wss://, also trust the CA certificates in this PEM file\n";
 
 async function main(argv) {
-  // The flags, as chat_client.cpp reads them.
+  // JS only: the flags, read as chat_client.cpp reads them.
   let url = "ws://localhost:8000/";
   let nick;
   const options = {};
@@ -30,41 +32,40 @@ async function main(argv) {
     } else if (!arg.startsWith("-")) {
       url = arg;
     } else {
-      process.stderr.write(`chat_client: unknown or incomplete option '${arg}' (see --help)\n`);
+      process.stderr.write(
+        `chat_client: unknown or incomplete option '${arg}' (see --help)\n`);
       return 2;
     }
   }
 
-  const input = readline.createInterface({ input: process.stdin });
-  const lines = input[Symbol.asyncIterator]();
-  // const nick = prompt("Enter your nickname");
+  // JS only: the terminal's lines, one at a time.
+  const lines = readline.createInterface({ input: process.stdin })[
+    Symbol.asyncIterator]();
+  // Page: const nick = prompt("Enter your nickname");
   if (nick === undefined) {
     process.stderr.write("Enter your nickname: ");
     nick = (await lines.next()).value ?? "";
   }
   let socket;
   try {
-    // const socket = new WebSocket(scheme + location.host + "/");
+    // Page: const socket = new WebSocket(scheme + location.host + "/");
     socket = new WebSocket(url, [], options);
   } catch (e) {
     process.stderr.write(`chat_client: ${e.message}\n`);
     return 2;
   }
-  // socket.onmessage = (event) => {
+  // Page: socket.onmessage = (event) => {
   socket.onmessage = (event) => {
-    // line.textContent = event.data; input.before(line);
+    // Page: line.textContent = event.data; input.before(line);
     console.log(String(event.data));
   };
-  // The terminal is read once the socket is open.
   socket.onopen = async () => {
-    // input.onchange = () => {
+    // Page: input.onchange = () => {
     for await (const line of lines)
-      // socket.send(nick + ": " + input.value);
+      // Page: socket.send(nick + ": " + input.value);
       socket.send(nick + ": " + line);
-    // The end of input leaves the chat.
     socket.close(1000);
   };
-  // Say why a connection failed, and exit 0 only if cleanly closed.
   socket.onerror = (event) => {
     process.stderr.write(`chat_client: ${event.message}\n`);
   };

@@ -1,7 +1,8 @@
 // chat_server.js: serves the chat page at "/", 404 elsewhere, greets each
 // socket and relays every message to everyone. The twin of chat_server.cpp:
-// the same flags, output, statement order, names and strings, so the two
-// read side by side. Needs the `ws` package (npm install, in this folder).
+// the same flags, output, statement order, names and strings; each statement
+// there follows this file's line after "JS:". Needs the `ws` package
+// (npm install, in this folder).
 // SPDX-License-Identifier: MIT
 const fs = require("fs");
 const http = require("http");
@@ -9,7 +10,7 @@ const https = require("https");
 const path = require("path");
 const { WebSocketServer } = require("ws");
 
-// JS only: finds the page beside this file (../wschatclient.html) unless
+// JS only: finds the page beside this folder (../wschatclient.html) unless
 // --page names it, and reads it.
 function readPage(page) {
   if (!page) page = path.join(__dirname, "..", "wschatclient.html");
@@ -32,7 +33,8 @@ const usage =
   "  --key FILE   the certificate's PEM private key\n";
 
 function main(argv) {
-  // The flags, as chat_server.cpp reads them (its --redis is C++ only).
+  // JS only: the flags, read as chat_server.cpp reads them (its --redis is
+  // C++ only).
   const flags = { port: "8000", host: "0.0.0.0", page: "", cert: "", key: "" };
   for (let i = 0; i < argv.length; ++i) {
     const flag = argv[i];
@@ -42,22 +44,24 @@ function main(argv) {
     }
     const name = flag.slice(2);
     if (!flag.startsWith("--") || !(name in flags) || i + 1 === argv.length) {
-      process.stderr.write(`chat_server: unknown or incomplete option '${flag}' (see --help)\n`);
+      process.stderr.write(
+        `chat_server: unknown or incomplete option '${flag}' (see --help)\n`);
       return 2;
     }
     flags[name] = argv[++i];
   }
   const { port, host, cert, key } = flags;
   if (!/^[0-9]{1,5}$/.test(port) || Number(port) > 65535) {
-    process.stderr.write(`chat_server: --port wants a number 0-65535, not '${port}'\n`);
+    process.stderr.write(
+      `chat_server: --port wants a number 0-65535, not '${port}'\n`);
     return 2;
   }
 
   try {
     const page = readPage(flags.page);
-    const server = cert
-      ? https.createServer({ cert: fs.readFileSync(cert), key: fs.readFileSync(key) })
-      : http.createServer();
+    // JS only: Node takes the PEM texts; ws::ServerOptions the file names.
+    const tls = cert && { cert: fs.readFileSync(cert), key: fs.readFileSync(key) };
+    const server = tls ? https.createServer(tls) : http.createServer();
     const wss = new WebSocketServer({ server });
     server.on("request", (req, res) => {
       if (req.url === "/") {
@@ -74,28 +78,28 @@ function main(argv) {
         for (const client of wss.clients) client.send(event.data);
       };
     });
-    // ws::onSignal: every socket closes with 1001, then the process ends.
+    // JS only: what ws::Server::close() does: every socket closes with 1001.
     const stop = () => {
       for (const client of wss.clients) client.close(1001);
       wss.close();
       server.close();
     };
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
+    process.once("SIGINT", stop).once("SIGTERM", stop);
     server.listen(Number(port), host, () => {
-      const scheme = cert ? "https" : "http";
-      console.log(`chat_server listening on ${scheme}://${host}:${server.address().port}/`);
+      // JS only: the port actually bound (port 0 picks one).
+      const url = `${tls ? "https" : "http"}://${host}:${server.address().port}/`;
+      console.log("chat_server listening on " + url);
     });
+    // JS only: a port in use arrives as an event; C++ listen() throws.
     server.on("error", (e) => {
       process.stderr.write(`chat_server: ${e.message}\n`);
       process.exit(1);
     });
-    // JS only: Node runs the event loop by itself; ws::run() in C++.
   } catch (e) {
     process.stderr.write(`chat_server: ${e.message}\n`);
     return 1;
   }
-  return undefined; // keeps running
+  return undefined; // JS only: Node runs its event loop by itself
 }
 
 const status = main(process.argv.slice(2));
