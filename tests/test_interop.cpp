@@ -35,6 +35,17 @@ int run_node_client(test::Process &node, std::vector<std::string> &lines) {
   return node.wait();
 }
 
+/// Runs client.js in echo mode to its end and checks its report.
+void check_node_echo(test::Process &node) {
+  std::vector<std::string> lines;
+  const int status = run_node_client(node, lines);
+  INFO(lines.back());
+  CHECK(status == 0);
+  CHECK(lines == std::vector<std::string>{
+                     "ok subprotocol", "ok text and binary echoes up to 1 MiB",
+                     "ok close 4000 echoed"});
+}
+
 } // namespace
 
 TEST_CASE("our client against Node's ws echo server") {
@@ -88,13 +99,7 @@ TEST_CASE("Node's ws client against our echo_server") {
   const auto port = port_from(server);
   test::Process node({"/usr/bin/env", "node", node_script("client.js"),
                       "ws://127.0.0.1:" + std::to_string(port) + "/", "echo"});
-  std::vector<std::string> lines;
-  const int status = run_node_client(node, lines);
-  INFO(lines.back());
-  CHECK(status == 0);
-  CHECK(lines == std::vector<std::string>{
-                     "ok subprotocol", "ok text and binary echoes up to 1 MiB",
-                     "ok close 4000 echoed"});
+  check_node_echo(node);
 }
 
 TEST_CASE("Node's ws client against our chat_server") {
@@ -123,13 +128,7 @@ TEST_CASE("Node's ws client over wss:// against our echo_server") {
   test::Process node({"/usr/bin/env", "NODE_EXTRA_CA_CERTS=" + ca.ca, "node",
                       node_script("client.js"),
                       "wss://localhost:" + std::to_string(port) + "/", "echo"});
-  std::vector<std::string> lines;
-  const int status = run_node_client(node, lines);
-  INFO(lines.back());
-  CHECK(status == 0);
-  CHECK(lines == std::vector<std::string>{
-                     "ok subprotocol", "ok text and binary echoes up to 1 MiB",
-                     "ok close 4000 echoed"});
+  check_node_echo(node);
 }
 
 TEST_CASE("our client over wss:// against Node's ws on https") {
