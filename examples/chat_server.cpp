@@ -134,6 +134,7 @@ int main(int argc, char **argv) {
         // JS: for (const client of wss.clients) client.send(event.data);
         server.broadcast(event.data);
 #ifdef WS_CHAT_REDIS
+        // C++ only: and to the other instances' sockets.
         if (bus)
           bus->publish(event.data);
 #endif
@@ -143,6 +144,7 @@ int main(int argc, char **argv) {
     ws::onSignal({SIGINT, SIGTERM}, [&](int) {
       server.close();
 #ifdef WS_CHAT_REDIS
+      // C++ only: stop waiting on Redis, so that ws::run() returns.
       if (bus)
         bus->close();
 #endif
