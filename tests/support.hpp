@@ -80,6 +80,23 @@ inline std::string local_url(const ws::Server &server,
   return "ws://127.0.0.1:" + std::to_string(server.port()) + path;
 }
 
+/// The port in a program's "... listening on SCHEME://HOST:PORT/" line.
+inline std::string port_in(const std::string &line) {
+  const auto colon = line.rfind(':');
+  REQUIRE(colon != std::string::npos);
+  const auto end = line.find_first_not_of("0123456789", colon + 1);
+  return line.substr(colon + 1,
+                     end == std::string::npos ? end : end - colon - 1);
+}
+
+/// A loopback port nobody listens on right now (the kernel's pick, then
+/// released), for a program that cannot be told to pick its own.
+inline std::string free_port() {
+  asio::io_context io;
+  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
+  return std::to_string(a.local_endpoint().port());
+}
+
 /// A server on 127.0.0.1, any free port, that echoes every message back
 /// as it came (text as text, binary as binary).
 struct EchoServer {

@@ -19,8 +19,7 @@ TEST_CASE("two Chromium tabs and a chat_client chat through chat_server") {
   test::Process server(
       {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
   const std::string line = server.read_line();
-  const std::string port =
-      line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+  const std::string port = test::port_in(line);
   test::Process browser({"/usr/bin/env", "node", browser_js(), "chat", port});
   CHECK(browser.read_line(std::chrono::seconds(60)) ==
         "ok every participant saw the greeting and every line, in order");
@@ -73,8 +72,7 @@ TEST_CASE("Chromium loads the chat page over https and chats over wss") {
                         "127.0.0.1", "--cert", ca.server, "--key", ca.key});
   const std::string line = server.read_line();
   REQUIRE(line.find("listening on https://") != std::string::npos);
-  const std::string port =
-      line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+  const std::string port = test::port_in(line);
   test::Process browser({"/usr/bin/env", "CHAT_CA=" + ca.ca, "node",
                          browser_js(), "chat", port, "https"});
   CHECK(browser.read_line(std::chrono::seconds(60)) ==

@@ -46,8 +46,7 @@ TEST_CASE("every chat client talks through every chat server") {
     auto server = start_server(server_kind);
     const std::string line = server->read_line();
     REQUIRE(line.rfind("chat_server listening on http://127.0.0.1:", 0) == 0);
-    const std::string port =
-        line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+    const std::string port = test::port_in(line);
     const std::string url = "ws://127.0.0.1:" + port + "/";
 
     // The page at /, 404 elsewhere: the same from both.
@@ -87,8 +86,7 @@ TEST_CASE("Chromium's page chats through both servers") {
     INFO(server_kind << " server");
     auto server = start_server(server_kind);
     const std::string line = server->read_line();
-    const std::string port =
-        line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+    const std::string port = test::port_in(line);
     test::Process browser({"/usr/bin/env", "node",
                            test::env("INTEROP_DIR") + "/browser.js", "chat",
                            port});
@@ -117,12 +115,6 @@ std::unique_ptr<test::Process> run_js_block(const std::string &block,
       "/usr/bin/env", node_path(), "node", "-e", prelude + code});
 }
 
-std::string free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return std::to_string(a.local_endpoint().port());
-}
-
 } // namespace
 
 TEST_CASE("every JavaScript block of the READMEs runs and does its job") {
@@ -137,7 +129,7 @@ TEST_CASE("every JavaScript block of the READMEs runs and does its job") {
     if (block.find("new WebSocketServer(") != std::string::npos) {
       // A server: our client connects (retrying until Node listens), is
       // greeted, and has its line relayed back.
-      const std::string port = free_port();
+      const std::string port = test::free_port();
       auto node = run_js_block(block, port);
       std::unique_ptr<ws::WebSocket> client;
       test::Recorder r;
@@ -160,8 +152,7 @@ TEST_CASE("every JavaScript block of the READMEs runs and does its job") {
       test::Process echo(
           {test::env("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
       const std::string line = echo.read_line();
-      const std::string port =
-          line.substr(line.rfind(':') + 1, line.size() - line.rfind(':') - 2);
+      const std::string port = test::port_in(line);
       auto node = run_js_block(block, port);
       CHECK(node->read_line() == "Hello, server!");
     }

@@ -11,13 +11,6 @@ using namespace test;
 
 namespace {
 
-/// A port nobody listens on right now (the kernel's pick, then released).
-std::string free_port() {
-  asio::io_context io;
-  asio::ip::tcp::acceptor a(io, {asio::ip::make_address("127.0.0.1"), 0});
-  return std::to_string(a.local_endpoint().port());
-}
-
 std::unique_ptr<Process> start_redis(const std::string &port) {
   auto redis = std::make_unique<Process>(std::vector<std::string>{
       env("REDIS_SERVER"), "--port", port, "--bind", "127.0.0.1", "--save", "",
@@ -61,7 +54,7 @@ TEST_CASE("three chat_servers share one chat through Redis") {
                                  "127.0.0.1", "--redis", bus}));
     const std::string line = servers.back()->read_line();
     REQUIRE(line.find("listening on http://127.0.0.1:") != std::string::npos);
-    urls.push_back("ws://127.0.0.1:" + line.substr(line.rfind(':') + 1));
+    urls.push_back("ws://127.0.0.1:" + port_in(line) + "/");
     CHECK(servers.back()->read_line() == "chat_server sharing through " + bus);
   }
 

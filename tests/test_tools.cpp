@@ -169,7 +169,7 @@ TEST_CASE("wscat and echo_server over wss://, with --ca and --no-check") {
                         "127.0.0.1", "--cert", ca.server, "--key", ca.key});
   const std::string line = server.read_line();
   CHECK(line.find("listening on wss://127.0.0.1:") != std::string::npos);
-  const std::string url = "wss://localhost:" + line.substr(line.rfind(':') + 1);
+  const std::string url = "wss://localhost:" + test::port_in(line) + "/";
 
   test::Process trusted({test::env("WSCAT"), url, "--ca", ca.ca});
   CHECK(trusted.read_line() == "open -");
