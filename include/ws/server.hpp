@@ -6,6 +6,8 @@
 #include "events.hpp"
 #include "web_socket.hpp"
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -60,6 +62,36 @@ struct ServerOptions {
   std::string certFile;
   std::string keyFile;
   std::string chainFile;
+
+  // Limits (the README's "Limits" table lists each, and what a peer sees).
+
+  /// Node ws: maxPayload. A message larger than this many bytes closes the
+  /// socket with 1009 (Message Too Big); the socket here gets error, then
+  /// close 1006.
+  std::uint64_t maxPayload = 16 * 1024 * 1024;
+  /// A socket whose bufferedAmount is already over this when send() or
+  /// broadcast() adds a message (a client that does not read) is closed
+  /// with 1008 (Policy Violation); the message is dropped. 0: no limit.
+  std::uint64_t maxBufferedAmount = 16 * 1024 * 1024;
+  /// A request must complete its upgrade (or plain HTTP request) within
+  /// this, or the connection is dropped. Request headers over 16,000 bytes
+  /// get 431 (websocketpp's fixed limit).
+  std::chrono::milliseconds handshakeTimeout{10000};
+  /// After the server closes a socket, how long the client has to answer
+  /// with its close frame; then TCP is dropped and close has wasClean ==
+  /// false.
+  std::chrono::milliseconds closeTimeout{5000};
+  /// Heartbeat, off with 0: each socket is pinged every interval, and one
+  /// whose pong has not come back by the next ping is dropped (error, then
+  /// close 1006): a dead client is found within about two intervals.
+  std::chrono::milliseconds pingInterval{0};
+  /// Origins allowed to upgrade, such as "https://chat.example.com"
+  /// (compared without regard to case). Empty: any. A request with another
+  /// Origin gets 403; one without Origin (not from a browser) is allowed.
+  std::vector<std::string> allowedOrigins;
+  /// Past this many open sockets (and upgrades under way), new upgrades get
+  /// 503 and the open sockets are left alone. 0: no limit.
+  std::size_t maxConnections = 0;
 };
 
 /// Node: WebSocketServer. Listens, upgrades requests to ws::WebSocket, and
@@ -92,6 +124,10 @@ public:
   /// handshake with 500.
   std::function<std::string(const std::vector<std::string> &, const Request &)>
       handleProtocols;
+  /// Node: options.verifyClient(info). Runs for each upgrade request after
+  /// the allowedOrigins check; false answers 403 Forbidden (Node's default
+  /// is 401) and no socket is made.
+  std::function<bool(const Request &)> verifyClient;
 
   /// Node: server.listen(port, host). Port 0 picks a free port (see port()).
   /// An empty host listens on every interface (IPv6 and IPv4 where the

@@ -5,6 +5,7 @@
 
 #include "events.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,22 @@ struct ClientOptions {
   /// Node: rejectUnauthorized. false accepts any certificate for any host:
   /// for tests only. A warning goes to stderr once per process.
   bool rejectUnauthorized = true;
+
+  /// Node ws: maxPayload. A message from the server larger than this many
+  /// bytes fails the connection: the server gets close 1009 (Message Too
+  /// Big); here error, then close 1006.
+  std::uint64_t maxPayload = 16 * 1024 * 1024;
+  /// Node ws: handshakeTimeout. The opening handshake (after TCP connects)
+  /// must finish within this, or error, then close 1006.
+  std::chrono::milliseconds handshakeTimeout{10000};
+  /// After close(), how long to wait for the server's close frame and the end
+  /// of TCP; then the connection is dropped and close has wasClean == false.
+  std::chrono::milliseconds closeTimeout{5000};
+  /// Heartbeat, off with 0: a ping every interval; a pong that has not come
+  /// back by the next one drops the connection (error, then close 1006), so
+  /// a dead peer is found within about two intervals. A browser has no such
+  /// option (it cannot send pings); Node ws leaves it to the program.
+  std::chrono::milliseconds pingInterval{0};
 };
 
 /// JS: WebSocket (https://websockets.spec.whatwg.org/#the-websocket-interface)

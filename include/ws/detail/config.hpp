@@ -45,6 +45,12 @@ struct Config : websocketpp::config::asio_client {
     static const bool enable_multithreading = false;
     // Plain TCP or TLS, chosen per connection.
     using socket_type = dual_socket::endpoint;
+    // The TLS handshake, before the HTTP one starts: as long as the default
+    // handshakeTimeout (websocketpp takes this one only at compile time).
+    static const long timeout_socket_post_init = 10000;
+    // How long a closed connection waits for the peer's end of TCP (see
+    // dual_socket's lingering close) before it is dropped anyway.
+    static const long timeout_socket_shutdown = 1000;
   };
   using transport_type =
       websocketpp::transport::asio::endpoint<transport_config>;

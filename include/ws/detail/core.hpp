@@ -13,6 +13,7 @@
 #include "url.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -25,15 +26,21 @@ class WebSocket;
 
 namespace ws::detail {
 
-/// websocketpp gives no signal when it fails a connection itself (a protocol
-/// error in the peer's frames): it just sends a close frame whose reason is
-/// the error's message. A close we did not ask for, with such a code and
-/// reason, was such a failure.
+/// websocketpp gives no signal when it fails a connection itself: it just
+/// sends a close frame whose reason is the error's message. A bad close frame
+/// from the peer is answered with 1002 and one of two reasons. Any other
+/// failure (a protocol error in the peer's frames, a message over
+/// maxPayload) stops websocketpp reading at once, so no close frame from the
+/// peer is ever read: that tells it from a peer that started the close with
+/// the same code and reason, which websocketpp and Node echo back.
 inline bool is_library_failure(websocketpp::close::status::value code,
-                               const std::string &reason) {
+                               const std::string &reason,
+                               websocketpp::close::status::value remote) {
   namespace perr = websocketpp::processor::error;
   if (reason == "Invalid close code" || reason == "Invalid close reason")
     return code == websocketpp::close::status::protocol_error;
+  if (remote != websocketpp::close::status::abnormal_close)
+    return false;
   for (int e = perr::general; e <= perr::short_key3; ++e) {
     auto ec = perr::make_error_code(static_cast<perr::processor_errors>(e));
     if (perr::to_ws(ec) == code && ec.message() == reason)
@@ -41,6 +48,15 @@ inline bool is_library_failure(websocketpp::close::status::value code,
   }
   return false;
 }
+
+/// The limits of one connection (ClientOptions or ServerOptions).
+struct Limits {
+  std::uint64_t max_payload = 16 * 1024 * 1024;
+  std::uint64_t max_buffered = 0; // 0: never close for a slow reader
+  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds close_timeout{5000};
+  std::chrono::milliseconds ping_interval{0}; // 0: no heartbeat
+};
 
 class Core : public std::enable_shared_from_this<Core> {
 public:
@@ -55,6 +71,7 @@ public:
   std::vector<std::string> offered; // the client's subprotocols
   Url parsed;
   bool verify = true; // check the server's certificate (wss://)
+  Limits limits;
 #if WS_TLS
   TlsContext tls; // wss:// clients only
 #endif
@@ -74,6 +91,10 @@ public:
   std::string fail_message;
   bool we_closed = false; // our side started the closing handshake
   bool finished = false;  // the close event has fired
+  std::unique_ptr<asio::steady_timer> heartbeat;
+  bool awaiting_pong = false;
+  // Pongs we queued and the network has not taken yet (see answer_ping).
+  BufferedCounter pongs = std::make_shared<std::atomic<std::uint64_t>>(0);
 
   /// Runs `f` on the loop thread: at once if this is that thread.
   template <class F> static void on_loop(F &&f) {
@@ -82,6 +103,10 @@ public:
 
   void start_client();
   void attach(const ConnectionPtr &c);
+  void start_heartbeat();
+  void beat();
+  bool answer_ping(const std::string &payload);
+  void queue(const MessagePtr &msg, std::size_t size);
   void handle_open();
   void handle_message(const MessagePtr &msg);
   void handle_close();

@@ -44,9 +44,13 @@ using BufferedCounter = std::shared_ptr<std::atomic<std::uint64_t>>;
 /// derived from a strong source of entropy"). Framing here rather than in
 /// websocketpp lets a send() on any thread do this work before posting, and
 /// lets us learn when the frame has been written.
+///
+/// `counter` goes up by `units` now and down by as much when the frame has
+/// been written (or dropped): bytes for bufferedAmount, 1 for a pong.
 inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
                              const char *data, std::size_t size, bool mask,
-                             const BufferedCounter &buffered) {
+                             const BufferedCounter &counter,
+                             std::uint64_t units) {
   std::string header;
   header.reserve(14);
   header += static_cast<char>(0x80 | op);
@@ -63,11 +67,10 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
       header +=
           static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xFF);
   }
-  auto counted = buffered;
   MessagePtr msg(new Message(Message::con_msg_man_ptr(), op, 0),
-                 [counted, size](Message *m) {
+                 [counter, units](Message *m) {
                    delete m;
-                   counted->fetch_sub(size);
+                   counter->fetch_sub(units);
                  });
   std::string &payload = msg->get_raw_payload();
   payload.assign(data, size);
@@ -82,8 +85,15 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
   }
   msg->set_header(header);
   msg->set_prepared(true);
-  buffered->fetch_add(size);
+  counter->fetch_add(units);
   return msg;
+}
+
+/// A data frame counted in bufferedAmount.
+inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
+                             const char *data, std::size_t size, bool mask,
+                             const BufferedCounter &buffered) {
+  return make_frame(op, data, size, mask, buffered, size);
 }
 
 } // namespace ws::detail

@@ -199,9 +199,35 @@ protected:
       return;
     }
 #endif
+    // Closing a socket with unread data sends a reset, and the peer may then
+    // lose our last frame: a client still sending a message over maxPayload
+    // would see 1006 instead of our close 1009. So when the peer is still
+    // sending, close as HTTP servers do ("lingering close"): send our FIN,
+    // then read and drop what comes until the peer closes too.
+    // websocketpp's shutdown timer (timeout_socket_shutdown) bounds the wait.
     asio::error_code ec;
+    if (stream_.tcp->available(ec) > 0 && !ec) {
+      stream_.tcp->shutdown(Tcp::shutdown_send, ec);
+      if (!ec)
+        return drain(std::move(callback));
+    }
     stream_.tcp->shutdown(Tcp::shutdown_both, ec);
     callback(ec);
+  }
+
+  void drain(sock::shutdown_handler callback) {
+    // What is read is dropped, so every connection can share one sink
+    // (written only by the kernel).
+    static char sink[4096];
+    auto self = get_shared();
+    stream_.tcp->async_read_some(
+        asio::buffer(sink),
+        [self, callback](const asio::error_code &ec, std::size_t) {
+          if (!ec)
+            self->drain(callback);
+          else
+            callback(ec == asio::error::eof ? asio::error_code() : ec);
+        });
   }
 
 public:

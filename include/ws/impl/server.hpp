@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <iterator>
+#include <set>
 #include <stdexcept>
 
 namespace ws {
@@ -44,12 +46,33 @@ public:
   bool secure = false; // https and wss://
   bool closing = false;
   std::uint16_t port = 0;
+  Limits limits;
+  std::vector<std::string> allowed_origins; // lower case
+  std::size_t max_connections = 0;
+  // Upgrades accepted by validate() and not yet open: they count towards
+  // maxConnections. Expired handles are connections that failed.
+  std::set<Hdl, std::owner_less<Hdl>> upgrading;
 
-  void init(bool log) {
-    quiet(endpoint, log);
+  void init(const ServerOptions &o) {
+    quiet(endpoint, o.log);
     endpoint.init_asio(&loop().ctx);
     endpoint.set_reuse_addr(true);
+    limits.max_payload = o.maxPayload;
+    limits.max_buffered = o.maxBufferedAmount;
+    limits.handshake_timeout = o.handshakeTimeout;
+    limits.close_timeout = o.closeTimeout;
+    limits.ping_interval = o.pingInterval;
+    endpoint.set_max_message_size(static_cast<std::size_t>(o.maxPayload));
+    endpoint.set_open_handshake_timeout(o.handshakeTimeout.count());
+    endpoint.set_close_handshake_timeout(o.closeTimeout.count());
+    for (const auto &origin : o.allowedOrigins)
+      allowed_origins.push_back(lower(origin));
+    max_connections = o.maxConnections;
     std::weak_ptr<ServerCore> self = shared_from_this();
+    endpoint.set_fail_handler([self](Hdl h) {
+      if (auto s = self.lock())
+        s->upgrading.erase(h);
+    });
     endpoint.set_validate_handler([self](Hdl h) {
       auto s = self.lock();
       return s && s->validate(h);
@@ -64,12 +87,65 @@ public:
     });
   }
 
+  static std::string lower(std::string s) {
+    for (auto &c : s)
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  }
+
   bool validate(Hdl h) {
+    namespace status = websocketpp::http::status_code;
     auto con = endpoint.get_con_from_hdl(h);
     if (closing || !owner) {
-      con->set_status(websocketpp::http::status_code::service_unavailable);
+      con->set_status(status::service_unavailable);
       return false;
     }
+    // RFC 6455 4.4: only version 13 (websocketpp would also speak the
+    // drafts before it, which no browser has sent since 2012).
+    if (con->get_request_header("Sec-WebSocket-Version") != "13") {
+      con->set_status(status::upgrade_required);
+      con->replace_header("Sec-WebSocket-Version", "13");
+      return false;
+    }
+    // Cross-site WebSocket hijacking: a browser always sends Origin, and the
+    // page's origin cannot be forged by the page.
+    const std::string origin = con->get_request_header("Origin");
+    if (!allowed_origins.empty() && !origin.empty() &&
+        std::find(allowed_origins.begin(), allowed_origins.end(),
+                  lower(origin)) == allowed_origins.end()) {
+      con->set_status(status::forbidden);
+      return false;
+    }
+    if (owner->verifyClient) {
+      bool ok = false;
+      try {
+        ok = owner->verifyClient(make_request(con));
+      } catch (...) {
+        report_uncaught(std::current_exception());
+        con->set_status(status::internal_server_error);
+        return false;
+      }
+      if (!ok) {
+        con->set_status(status::forbidden);
+        return false;
+      }
+    }
+    if (max_connections) {
+      for (auto it = upgrading.begin(); it != upgrading.end();)
+        it = it->expired() ? upgrading.erase(it) : std::next(it);
+      if (sockets.size() + upgrading.size() >= max_connections) {
+        con->set_status(status::service_unavailable);
+        return false;
+      }
+    }
+    if (!choose_protocol(con))
+      return false;
+    if (max_connections)
+      upgrading.insert(h);
+    return true;
+  }
+
+  bool choose_protocol(const ConnectionPtr &con) {
     const auto &offered = con->get_requested_subprotocols();
     if (offered.empty() || !owner->handleProtocols)
       return true;
@@ -96,6 +172,7 @@ public:
   }
 
   void open(Hdl h) {
+    upgrading.erase(h);
     auto con = endpoint.get_con_from_hdl(h);
     websocketpp::lib::error_code ignored;
     // A handshake in flight when close() ran still arrives here.
@@ -105,8 +182,10 @@ public:
     }
     auto core = std::make_shared<Core>(true);
     core->protocol = con->get_subprotocol();
+    core->limits = limits;
     core->ready_state = WebSocket::OPEN;
     core->attach(con);
+    core->start_heartbeat();
     con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     std::weak_ptr<ServerCore> self = shared_from_this();
     core->on_finished = [self, h] {
@@ -185,7 +264,7 @@ inline std::string Request::header(const std::string &name) const {
 inline Server::Server(ServerOptions options)
     : core_(std::make_shared<detail::ServerCore>()) {
   core_->owner = this;
-  core_->init(options.log);
+  core_->init(options);
   if (options.certFile.empty() && options.keyFile.empty())
     return;
   if (options.certFile.empty() || options.keyFile.empty())

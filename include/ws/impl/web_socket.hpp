@@ -28,6 +28,9 @@ inline void Core::start_client() {
   }
   for (const auto &p : offered)
     c->add_subprotocol(p, ec);
+  c->set_max_message_size(static_cast<std::size_t>(limits.max_payload));
+  c->set_open_handshake_timeout(limits.handshake_timeout.count());
+  c->set_close_handshake_timeout(limits.close_timeout.count());
   attach(c);
 #if WS_TLS
   // Asked for when connect() gives the connection its URL.
@@ -62,6 +65,80 @@ inline void Core::attach(const ConnectionPtr &c) {
     if (auto s = self.lock())
       s->handle_fail();
   });
+  c->set_ping_handler([self](Hdl, std::string payload) {
+    auto s = self.lock();
+    return s && s->answer_ping(payload);
+  });
+  c->set_pong_handler([self](Hdl, std::string) {
+    if (auto s = self.lock())
+      s->awaiting_pong = false;
+  });
+}
+
+inline void Core::start_heartbeat() {
+  if (limits.ping_interval.count() <= 0)
+    return;
+  if (!heartbeat)
+    heartbeat = std::make_unique<asio::steady_timer>(loop().ctx);
+  heartbeat->expires_after(limits.ping_interval);
+  std::weak_ptr<Core> self = shared_from_this();
+  heartbeat->async_wait([self](const asio::error_code &ec) {
+    if (auto s = self.lock(); s && !ec)
+      s->beat();
+  });
+}
+
+/// One heartbeat: the last ping must have its pong by now.
+inline void Core::beat() {
+  // Once closing, closeTimeout bounds the wait instead.
+  if (finished || !con || ready_state.load() != WebSocket::OPEN)
+    return;
+  if (awaiting_pong) {
+    failing = true;
+    fail_message = "No pong came back within " +
+                   std::to_string(limits.ping_interval.count()) +
+                   " ms: the connection is dead.";
+    con->terminate(websocketpp::lib::error_code());
+    return;
+  }
+  awaiting_pong = true;
+  websocketpp::lib::error_code ignored;
+  con->ping("", ignored);
+  start_heartbeat();
+}
+
+/// websocketpp would queue a pong for every ping, so a peer that sends pings
+/// and never reads could grow our queue without end. RFC 6455 5.5.3 lets one
+/// pong answer several pings: while one is still queued, later pings get
+/// none. Returns false: websocketpp sends nothing itself.
+inline bool Core::answer_ping(const std::string &payload) {
+  if (!con || pongs->load() > 0)
+    return false;
+  auto pong = make_frame(websocketpp::frame::opcode::pong, payload.data(),
+                         payload.size(), !is_server, pongs, 1);
+  con->send(pong); // refused once closing: then no pong is owed
+  return false;
+}
+
+/// Hands a framed message to websocketpp, on the loop thread. A peer that has
+/// not taken what is already queued past the limit is closed with 1008 and
+/// the message dropped: one slow reader cannot use up the server's memory.
+inline void Core::queue(const MessagePtr &msg, std::size_t size) {
+  websocketpp::lib::error_code ec =
+      websocketpp::error::make_error_code(websocketpp::error::invalid_state);
+  const std::uint64_t before = buffered->load() - size;
+  if (limits.max_buffered && before > limits.max_buffered && con) {
+    unsigned short s = WebSocket::OPEN;
+    if (ready_state.compare_exchange_strong(s, WebSocket::CLOSING))
+      begin_close(close_status::policy_violation,
+                  "Too much data waiting: the peer is not reading.");
+  } else if (con) {
+    ec = con->send(msg);
+  }
+  // Closed before it could be queued: counted but never sent, as send()
+  // does once closing.
+  if (ec)
+    buffered->fetch_add(size);
 }
 
 inline void Core::handle_open() {
@@ -95,8 +172,10 @@ inline void Core::handle_open() {
   con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
   unsigned short expected = WebSocket::CONNECTING;
   // close() from another thread may have won; its abort is already queued.
-  if (ready_state.compare_exchange_strong(expected, WebSocket::OPEN))
+  if (ready_state.compare_exchange_strong(expected, WebSocket::OPEN)) {
+    start_heartbeat();
     fire_open();
+  }
 }
 
 inline void Core::handle_message(const MessagePtr &msg) {
@@ -124,7 +203,8 @@ inline void Core::handle_close() {
     return;
   }
   const std::string local_reason = con->get_local_close_reason();
-  if (is_library_failure(con->get_local_close_code(), local_reason)) {
+  if (is_library_failure(con->get_local_close_code(), local_reason,
+                         con->get_remote_close_code())) {
     finish(local_reason, CloseCode::abnormalClosure, "", false);
     return;
   }
@@ -204,6 +284,7 @@ inline void Core::finish(const std::string &error, std::uint16_t code,
                          const std::string &reason, bool clean) {
   finished = true;
   ready_state = WebSocket::CLOSED;
+  heartbeat.reset(); // cancels the wait
   // The handlers must not outlive this: they hold the only way back to us.
   auto keep = shared_from_this();
   if (!error.empty())
@@ -296,6 +377,10 @@ inline WebSocket::WebSocket(const std::string &url,
   }
   core_->url = core_->parsed.href;
   core_->offered = protocols;
+  core_->limits.max_payload = options.maxPayload;
+  core_->limits.handshake_timeout = options.handshakeTimeout;
+  core_->limits.close_timeout = options.closeTimeout;
+  core_->limits.ping_interval = options.pingInterval;
   core_->owner = this;
   // Step 8 runs "in parallel": on the loop, after this code has had its
   // chance to assign handlers.
@@ -400,15 +485,8 @@ inline void WebSocket::send_frame(int opcode, const char *data,
   auto msg =
       detail::make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
                          data, size, !c.is_server, c.buffered);
-  detail::Core::on_loop([core = core_, msg = std::move(msg), size] {
-    websocketpp::lib::error_code ec =
-        websocketpp::error::make_error_code(websocketpp::error::invalid_state);
-    if (core->con)
-      ec = core->con->send(msg);
-    // Closed before it could be queued: counted but never sent, as above.
-    if (ec)
-      core->buffered->fetch_add(size);
-  });
+  detail::Core::on_loop(
+      [core = core_, msg = std::move(msg), size] { core->queue(msg, size); });
 }
 
 inline void WebSocket::close() { request_close(0, {}); }
