@@ -73,10 +73,7 @@ public:
             0);
     int one = 1;
     setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    send_raw("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-             "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
-             extra_headers + "\r\n");
+    send_raw(upgrade_request(extra_headers));
     std::string head;
     while (head.find("\r\n\r\n") == std::string::npos) {
       auto byte = read_bytes(1);
@@ -155,6 +152,133 @@ private:
   }
 
   int fd_ = -1;
+};
+
+/// A raw TCP client on the ws loop, for a ws::Server in the same thread: it
+/// sends the bytes it is told, collects what it reads (unless told not to
+/// read: a peer that stops reading), and notes when the server closes TCP.
+class LoopPeer {
+public:
+  explicit LoopPeer(std::uint16_t port, bool read = true) {
+    // Blocking is fine: the kernel completes a loopback connect before the
+    // server's loop accepts it.
+    socket_.connect({asio::ip::make_address("127.0.0.1"), port});
+    socket_.set_option(asio::ip::tcp::no_delay(true));
+    if (read)
+      read_more();
+  }
+  ~LoopPeer() {
+    *alive_ = false;
+    asio::error_code ignored;
+    socket_.close(ignored);
+  }
+  /// Queues bytes to send, in order, as the loop runs.
+  void send(const std::string &bytes) {
+    outbox_ += bytes;
+    if (!writing_)
+      write_more();
+  }
+  /// Everything queued has been written (or the connection failed).
+  bool flushed() const { return !writing_; }
+  /// Starts reading (for a peer made with read = false).
+  void start_reading() { read_more(); }
+  /// The status line of the server's HTTP response ("" until it came).
+  std::string status() const {
+    auto end = received.find("\r\n");
+    return end == std::string::npos ? "" : received.substr(0, end);
+  }
+  bool has_head() const {
+    return received.find("\r\n\r\n") != std::string::npos;
+  }
+  /// The whole frames received after the response head.
+  std::vector<Frame> frames() const {
+    std::vector<Frame> out;
+    std::size_t at = received.find("\r\n\r\n");
+    if (at == std::string::npos)
+      return out;
+    at += 4;
+    auto byte = [&](std::size_t i) {
+      return static_cast<unsigned char>(received[i]);
+    };
+    while (at + 2 <= received.size()) {
+      Frame f;
+      f.fin = byte(at) & 0x80;
+      f.rsv = (byte(at) >> 4) & 7;
+      f.opcode = byte(at) & 0x0F;
+      std::uint64_t n = byte(at + 1) & 0x7F;
+      std::size_t head = 2;
+      if (n >= 126) {
+        const std::size_t ext = n == 126 ? 2 : 8;
+        if (at + 2 + ext > received.size())
+          break;
+        n = 0;
+        for (std::size_t i = 0; i < ext; ++i)
+          n = (n << 8) | byte(at + 2 + i);
+        head += ext;
+      }
+      if (at + head + n > received.size())
+        break;
+      f.payload = received.substr(at + head, static_cast<std::size_t>(n));
+      out.push_back(f);
+      at += head + static_cast<std::size_t>(n);
+    }
+    return out;
+  }
+  /// Resets the connection (RST) instead of closing it in order.
+  void reset() {
+    socket_.set_option(asio::socket_base::linger(true, 0));
+    asio::error_code ignored;
+    socket_.close(ignored);
+  }
+  /// Half-close: no more bytes from us; reading goes on.
+  void shutdown_send() {
+    asio::error_code ignored;
+    socket_.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+  }
+  void close() {
+    asio::error_code ignored;
+    socket_.close(ignored);
+  }
+  asio::ip::tcp::socket &socket() { return socket_; }
+
+  std::string received;
+  bool eof = false; // the server closed (or reset) the connection
+
+private:
+  void write_more() {
+    auto out = std::make_shared<std::string>(std::move(outbox_));
+    outbox_.clear();
+    writing_ = true;
+    asio::async_write(
+        socket_, asio::buffer(*out),
+        [this, out, alive = alive_](asio::error_code ec, std::size_t) {
+          if (!*alive)
+            return;
+          writing_ = false;
+          // An error: the server closed; reads tell the test.
+          if (!ec && !outbox_.empty())
+            write_more();
+        });
+  }
+  void read_more() {
+    auto buf = std::make_shared<std::array<char, 65536>>();
+    socket_.async_read_some(
+        asio::buffer(*buf),
+        [this, buf, alive = alive_](asio::error_code ec, std::size_t n) {
+          if (!*alive)
+            return;
+          if (ec) {
+            eof = true;
+            return;
+          }
+          received.append(buf->data(), n);
+          read_more();
+        });
+  }
+  asio::ip::tcp::socket socket_{ws::detail::loop().ctx};
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::string outbox_;
+  bool writing_ = false;
 };
 
 } // namespace test

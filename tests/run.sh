@@ -38,7 +38,7 @@ suite() {
   local targets=()
   for t in "$@"; do targets+=("tests/test_$t"); done
   # These tests run the example programs.
-  case " $* " in *" chat "* | *" conformance "* | *" tools "* | *" redis "* | *" interop "* | *" browser "*)
+  case " $* " in *" chat "* | *" conformance "* | *" tools "* | *" redis "* | *" interop "* | *" browser "* | *" faults "*)
     targets+=(examples/chat_server examples/chat_client examples/echo_server
       examples/wscat) ;;
   esac
@@ -55,11 +55,11 @@ suite "plain build" build ""
 suite "ASan+UBSan" build-asan \
   "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
   constructor send close events server threads protocol conformance tools chat \
-  tls redis interop browser
+  tls redis interop browser limits faults
 # -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \
-  threads events server close
+  threads events server close faults
 
 echo "== clang-format"
 if command -v clang-format >/dev/null; then

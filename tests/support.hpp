@@ -248,6 +248,28 @@ struct ScriptedServer {
   }
 };
 
+/// The RFC 6455 example upgrade request (key "dGhlIHNhbXBsZSBub25jZQ==").
+inline std::string upgrade_request(const std::string &extra_headers = "") {
+  return "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+         "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+         extra_headers + "\r\n";
+}
+
+/// The status line of the answer to an upgrade request with these headers.
+inline std::string upgrade_status(std::uint16_t port,
+                                  const std::string &extra_headers) {
+  asio::io_context ctx;
+  asio::ip::tcp::socket s(ctx);
+  s.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(s, asio::buffer(upgrade_request(extra_headers)));
+  asio::streambuf buf;
+  asio::read_until(s, buf, "\r\n");
+  std::string line(asio::buffers_begin(buf.data()),
+                   asio::buffers_begin(buf.data()) + buf.size());
+  return line.substr(0, line.find("\r\n"));
+}
+
 /// A plain HTTP GET over loopback; returns the whole response.
 inline std::string http_get(std::uint16_t port, const std::string &path,
                             const std::string &extra_headers = "") {
@@ -356,6 +378,7 @@ public:
     }
   }
   void signal(int sig) { kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
   /// Its exit status, waiting at most `timeout` (-1 if killed by a signal).
   int wait(std::chrono::milliseconds timeout = 10s) {
     // A pidfd becomes readable when the child exits: a real event to wait

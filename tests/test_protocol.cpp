@@ -97,7 +97,9 @@ TEST_CASE("a server that sends close but never drops TCP: clean, its code") {
   peer.respond = [&](const std::string &) {
     return peer.upgrade() + bytes({0x88, 0x05, 0x0F, 0xA1, 'b', 'y', 'e'});
   };
-  ws::WebSocket socket(peer.url());
+  ws::ClientOptions quick; // the wait for TCP's end is closeTimeout
+  quick.closeTimeout = std::chrono::milliseconds(300);
+  ws::WebSocket socket(peer.url(), {}, quick);
   test::Recorder r;
   r.attach(socket);
   wait_until([&] { return r.closed(); });

@@ -60,6 +60,7 @@ class Devtools {
     this.nextId = 1;
     this.pending = new Map();
     this.handlers = [];
+    this.alerts = []; // alert() dialogs any page opened
     socket.on("message", (data) => {
       const msg = JSON.parse(data);
       if (msg.id && this.pending.has(msg.id)) {
@@ -85,8 +86,10 @@ class Devtools {
     const { sessionId } = await this.send("Target.attachToTarget",
       { targetId, flatten: true });
     this.handlers.push((method, params, sid) => {
-      if (sid === sessionId && method === "Page.javascriptDialogOpening")
-        this.send("Page.handleJavaScriptDialog",
+      if (sid !== sessionId || method !== "Page.javascriptDialogOpening")
+        return;
+      if (params.type === "alert") this.alerts.push(params.message);
+      this.send("Page.handleJavaScriptDialog",
           { accept: true, promptText: answer }, sessionId);
     });
     await this.send("Page.enable", {}, sessionId);
@@ -151,12 +154,24 @@ async function chat(port, scheme = "http") {
   await until(() => all("bea: hi from bea"), "bea's line");
   client.stdin.write("hey from cli\n");
   await until(() => all("cli: hey from cli"), "cli's line");
+  // Markup from another user is shown as text and never runs.
+  const hostile = ["<script>alert(1)</script>",
+    "<img src=x onerror=\"alert(2)\">"];
+  for (const line of hostile) client.stdin.write(line + "\n");
+  await until(() => all("cli: " + hostile[1]), "the markup as text");
 
   const expected = ["Welcome to the chat room.", "ann: hello from ann",
-    "bea: hi from bea", "cli: hey from cli"];
+    "bea: hi from bea", "cli: hey from cli",
+    ...hostile.map((line) => "cli: " + line)];
   for (const lines of await everyone())
     if (JSON.stringify(lines) !== JSON.stringify(expected))
       throw new Error(`saw ${JSON.stringify(lines)}`);
+  for (const tab of [ann, bea])
+    if (await devtools.evaluate(tab,
+      "document.querySelectorAll('img, script').length !== 1"))
+      throw new Error("a chat line became an element");
+  if (devtools.alerts.length)
+    throw new Error(`a chat line ran: alert(${devtools.alerts})`);
   console.log("ok every participant saw the greeting and every line, in order");
   client.stdin.end();
   await new Promise((resolve) => client.on("exit", resolve));
