@@ -5,6 +5,7 @@
 // SPDX-License-Identifier: MIT
 #include <ws/websocket.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include <sstream>
 #include <string>
 #include <unistd.h>
+#include <vector>
 
 #ifdef WS_CHAT_REDIS
 #include "redis_bus.hpp"
@@ -39,9 +41,20 @@ static std::string read_page(std::string page) {
   return text.str();
 }
 
+// C++ only: "a,b" -> {"a", "b"}; "" -> {} (JS: String.split).
+static std::vector<std::string> split(const std::string &list, char sep) {
+  std::vector<std::string> parts;
+  for (std::size_t at = 0; !list.empty() && at <= list.size();) {
+    const std::size_t end = std::min(list.find(sep, at), list.size());
+    parts.push_back(list.substr(at, end - at));
+    at = end + 1;
+  }
+  return parts;
+}
+
 static const char usage[] =
     "usage: chat_server [--port N] [--host H] [--page FILE]\n"
-    "                   [--cert FILE --key FILE]\n"
+    "                   [--cert FILE --key FILE] [--origin LIST]\n"
     "Serves the chat page at / and relays every chat message to everyone.\n"
     "  --port N     port to listen on, 0-65535 (default 8000)\n"
     "  --host H     address to listen on (default 0.0.0.0)\n"
@@ -49,26 +62,31 @@ static const char usage[] =
     "  --cert FILE  serve https:// and wss:// with this PEM certificate\n"
     "               (and its chain after it)\n"
     "  --key FILE   the certificate's PEM private key\n"
+    "  --origin LIST  accept sockets only from pages of these origins\n"
+    "               (comma-separated, e.g. https://chat.example.com);\n"
+    "               others get 403 (default: any)\n"
     "  --redis redis://HOST:PORT[/CHANNEL]\n"
     "               share messages with other chat_server instances through\n"
     "               this Redis channel (default channel: chat)\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
-  std::string port = "8000", host = "0.0.0.0", page_file, cert, key, redis;
+  std::string port = "8000", host = "0.0.0.0", page_file, cert, key, origin,
+              redis;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::cout << usage;
       return 0;
     }
-    std::string *value = flag == "--port"    ? &port
-                         : flag == "--host"  ? &host
-                         : flag == "--page"  ? &page_file
-                         : flag == "--cert"  ? &cert
-                         : flag == "--key"   ? &key
-                         : flag == "--redis" ? &redis
-                                             : nullptr;
+    std::string *value = flag == "--port"     ? &port
+                         : flag == "--host"   ? &host
+                         : flag == "--page"   ? &page_file
+                         : flag == "--cert"   ? &cert
+                         : flag == "--key"    ? &key
+                         : flag == "--origin" ? &origin
+                         : flag == "--redis"  ? &redis
+                                              : nullptr;
     if (!value || i + 1 == argc) {
       std::cerr << "chat_server: unknown or incomplete option '" << flag
                 << "' (see --help)\n";
@@ -99,7 +117,9 @@ int main(int argc, char **argv) {
     ws::ServerOptions options;
     options.certFile = cert;
     options.keyFile = key;
-    // JS: const wss = new WebSocketServer({ server });
+    // JS: const origins = flags.origin ? flags.origin.split(",") : [];
+    options.allowedOrigins = split(origin, ',');
+    // JS: const wss = new WebSocketServer({ server, verifyClient });
     ws::Server server(options);
     // JS: server.on("request", (req, res) => {
     server.onrequest = [&](const ws::Request &req, ws::Response &res) {

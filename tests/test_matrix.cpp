@@ -19,12 +19,15 @@ std::string js(const std::string &name) {
   return test::env("EXAMPLES_JS") + "/" + name;
 }
 
-std::unique_ptr<test::Process> start_server(const std::string &kind) {
+std::unique_ptr<test::Process>
+start_server(const std::string &kind,
+             const std::vector<std::string> &flags = {}) {
   std::vector<std::string> argv =
       kind == "C++" ? std::vector<std::string>{test::env("CHAT_SERVER")}
                     : std::vector<std::string>{"/usr/bin/env", node_path(),
                                                "node", js("chat_server.js")};
   argv.insert(argv.end(), {"--port", "0", "--host", "127.0.0.1"});
+  argv.insert(argv.end(), flags.begin(), flags.end());
   return std::make_unique<test::Process>(argv);
 }
 
@@ -76,6 +79,28 @@ TEST_CASE("every chat client talks through every chat server") {
         CHECK(bob->wait() == 0);
       }
 
+    server->signal(SIGTERM);
+    CHECK(server->wait() == 0);
+  }
+}
+
+TEST_CASE("--origin: both servers refuse pages of other origins with 403") {
+  for (const std::string kind : {"C++", "JS"}) {
+    INFO(kind << " server");
+    auto server = start_server(kind, {"--origin", "http://chat.example,"
+                                                  "https://Other.Example"});
+    const auto port = static_cast<std::uint16_t>(
+        std::stoi(test::port_in(server->read_line())));
+    CHECK(test::upgrade_status(port, "Origin: http://evil.example\r\n")
+              .rfind("HTTP/1.1 403", 0) == 0);
+    CHECK(test::upgrade_status(port, "Origin: http://chat.example\r\n")
+              .rfind("HTTP/1.1 101", 0) == 0);
+    CHECK(test::upgrade_status(port, "Origin: https://other.example\r\n")
+              .rfind("HTTP/1.1 101", 0) == 0);
+    // chat_client sends no Origin (it is no page): it chats as before.
+    auto ann = start_client(
+        "C++", "ws://127.0.0.1:" + std::to_string(port) + "/", "ann");
+    CHECK(ann->read_line() == "Welcome to the chat room.");
     server->signal(SIGTERM);
     CHECK(server->wait() == 0);
   }

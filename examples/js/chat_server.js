@@ -23,19 +23,24 @@ function readPage(page) {
 
 const usage =
   "usage: chat_server [--port N] [--host H] [--page FILE]\n" +
-  "                   [--cert FILE --key FILE]\n" +
+  "                   [--cert FILE --key FILE] [--origin LIST]\n" +
   "Serves the chat page at / and relays every chat message to everyone.\n" +
   "  --port N     port to listen on, 0-65535 (default 8000)\n" +
   "  --host H     address to listen on (default 0.0.0.0)\n" +
   "  --page FILE  the page to serve (default: wschatclient.html, found)\n" +
   "  --cert FILE  serve https:// and wss:// with this PEM certificate\n" +
   "               (and its chain after it)\n" +
-  "  --key FILE   the certificate's PEM private key\n";
+  "  --key FILE   the certificate's PEM private key\n" +
+  "  --origin LIST  accept sockets only from pages of these origins\n" +
+  "               (comma-separated, e.g. https://chat.example.com);\n" +
+  "               others get 403 (default: any)\n";
 
 function main(argv) {
   // JS only: the flags, read as chat_server.cpp reads them (its --redis is
   // C++ only).
-  const flags = { port: "8000", host: "0.0.0.0", page: "", cert: "", key: "" };
+  const flags = {
+    port: "8000", host: "0.0.0.0", page: "", cert: "", key: "", origin: "",
+  };
   for (let i = 0; i < argv.length; ++i) {
     const flag = argv[i];
     if (flag === "--help" || flag === "-h") {
@@ -62,7 +67,13 @@ function main(argv) {
     // JS only: Node takes the PEM texts; ws::ServerOptions the file names.
     const tls = cert && { cert: fs.readFileSync(cert), key: fs.readFileSync(key) };
     const server = tls ? https.createServer(tls) : http.createServer();
-    const wss = new WebSocketServer({ server });
+    const origins = flags.origin ? flags.origin.split(",") : [];
+    // JS only: ws::ServerOptions::allowedOrigins checks this way: without
+    // regard to case, and a request without Origin (not from a page) passes.
+    const verifyClient = ({ origin }, done) =>
+      done(!origins.length || !origin ||
+        origins.some((o) => o.toLowerCase() === origin.toLowerCase()), 403);
+    const wss = new WebSocketServer({ server, verifyClient });
     server.on("request", (req, res) => {
       if (req.url === "/") {
         res.setHeader("Content-Type", "text/html; charset=utf-8");
