@@ -25,7 +25,9 @@ count() {
 }
 
 # suite LABEL BUILD_DIR "SETUP_ARGS" [TEST...]: builds (only the programs
-# the named tests need, if any are named) and runs the tests.
+# the named tests need, if any are named) and runs the tests. With no test
+# named, it runs all but the soak and the fuzzers (their own stages below).
+# CXX picks the compiler for a new build directory.
 suite() {
   local label="$1" dir="$2" args="$3"
   shift 3
@@ -35,8 +37,14 @@ suite() {
     meson setup "$dir" $args >/dev/null || {
       failed=$((failed + 1)); failures+=("$label: meson setup failed"); return; }
   fi
-  local targets=()
-  for t in "$@"; do targets+=("tests/test_$t"); done
+  local targets=() select=("$@")
+  [ $# -gt 0 ] || select=(--no-suite soak --no-suite fuzz)
+  for t in "$@"; do
+    case "$t" in
+      fuzz_*) targets+=("tests/fuzz/$t") ;;
+      *) targets+=("tests/test_$t") ;;
+    esac
+  done
   # These tests run the example programs.
   case " $* " in *" chat "* | *" conformance "* | *" tools "* | *" redis "* | *" interop "* | *" browser "* | *" faults "*)
     targets+=(examples/chat_server examples/chat_client examples/echo_server
@@ -46,7 +54,8 @@ suite() {
     failed=$((failed + 1)); failures+=("$label: build failed"); return
   fi
   rm -f "$dir/meson-logs/testlog.json"
-  meson test -C "$dir" --no-rebuild --print-errorlogs "$@"
+  meson test -C "$dir" --no-rebuild --print-errorlogs \
+    --num-processes "${TEST_PROCESSES:-2}" "${select[@]}"
   count "$dir" "$label"
 }
 
@@ -60,11 +69,22 @@ suite "ASan+UBSan" build-asan \
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \
   threads events server close faults
+# libFuzzer needs clang: the URL parser, the frame parser with our UTF-8 and
+# close checks, and a server fed arbitrary bytes, each for FUZZ_SECONDS (60),
+# the three at once (two cores: about 90 s).
+if command -v clang++ >/dev/null; then
+  CXX=clang++ CC=clang TEST_PROCESSES=3 suite "libFuzzer (clang, ASan+UBSan)" \
+    build-fuzz "-Doptimization=1 -Ddebug=true -Db_sanitize=address,undefined -Db_lundef=false" \
+    fuzz_url fuzz_frames fuzz_server
+else
+  failed=$((failed + 1)); failures+=("libFuzzer: clang++ is not installed")
+fi
 
 echo "== clang-format"
 if command -v clang-format >/dev/null; then
   if clang-format --dry-run -Werror include/ws/*.hpp include/ws/*/*.hpp \
-      examples/*.cpp examples/*.hpp tests/*.cpp tests/*.hpp tests/bench/*.cpp; then
+      examples/*.cpp examples/*.hpp tests/*.cpp tests/*.hpp tests/bench/*.cpp \
+      tests/fuzz/*.cpp; then
     passed=$((passed + 1))
   else
     failed=$((failed + 1)); failures+=("clang-format: files need formatting")
