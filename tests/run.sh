@@ -46,7 +46,7 @@ suite() {
     esac
   done
   # These tests run the example programs.
-  case " $* " in *" chat "* | *" conformance "* | *" tools "* | *" redis "* | *" interop "* | *" browser "* | *" faults "*)
+  case " $* " in *" chat "* | *" conformance "* | *" tools "* | *" redis "* | *" interop "* | *" browser "* | *" faults "* | *" soak "*)
     targets+=(examples/chat_server examples/chat_client examples/echo_server
       examples/wscat) ;;
   esac
@@ -64,7 +64,7 @@ suite "plain build" build ""
 suite "ASan+UBSan" build-asan \
   "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
   constructor send close events server threads protocol conformance tools chat \
-  tls redis interop browser limits faults
+  tls redis interop browser limits faults soak
 # -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \
