@@ -15,6 +15,11 @@
 
 namespace test {
 
+/// Frame opcodes (RFC 6455 5.2): `using namespace test::opcode;`.
+namespace opcode {
+enum { CONT = 0, TEXT = 1, BINARY = 2, CLOSE = 8, PING = 9, PONG = 10 };
+}
+
 struct Frame {
   bool fin = true;
   int rsv = 0; // the three reserved bits, as 0-7

@@ -6,11 +6,10 @@
 #include <cstdlib>
 
 using test::frame;
+using namespace test::opcode;
 using test::RawClient;
 
 namespace {
-
-enum Op { CONT = 0, TEXT = 1, BINARY = 2, CLOSE = 8, PING = 9, PONG = 10 };
 
 /// echo_server, started once for this program on a free loopback port.
 std::uint16_t echo_port() {

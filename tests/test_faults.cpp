@@ -8,14 +8,13 @@
 
 using namespace std::chrono_literals;
 using test::frame;
+using namespace test::opcode;
 using test::LoopPeer;
 using test::Recorder;
 using test::wait_until;
 using ws::WebSocket;
 
 namespace {
-
-enum Op { TEXT = 1, BINARY = 2, CLOSE = 8 };
 
 /// A chat-like server: every message goes to every open socket. It counts
 /// the sockets it has seen close, and how.

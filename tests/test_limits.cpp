@@ -6,14 +6,13 @@
 
 using namespace std::chrono_literals;
 using test::frame;
+using namespace test::opcode;
 using test::LoopPeer;
 using test::Recorder;
 using test::wait_until;
 using ws::WebSocket;
 
 namespace {
-
-enum Op { TEXT = 1, BINARY = 2, CLOSE = 8, PING = 9, PONG = 10 };
 
 /// An echo server with the given options (it also records its sockets).
 struct Echo {

@@ -22,11 +22,11 @@ std::unique_ptr<Process> start_redis(const std::string &port) {
 }
 
 /// A chat client on our loop that keeps every line after the greeting.
-struct Client {
+struct Chatter {
   std::string name;
   std::unique_ptr<ws::WebSocket> socket;
   std::vector<std::string> lines;
-  Client(const std::string &n, const std::string &url)
+  Chatter(const std::string &n, const std::string &url)
       : name(n), socket(std::make_unique<ws::WebSocket>(url)) {
     socket->onmessage = [this](const ws::MessageEvent &e) {
       if (e.data != "Welcome to the chat room.")
@@ -59,10 +59,10 @@ TEST_CASE("three chat_servers share one chat through Redis") {
   }
 
   // Two clients on each instance.
-  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<std::unique_ptr<Chatter>> clients;
   for (int i = 0; i < 6; ++i)
     clients.push_back(
-        std::make_unique<Client>("c" + std::to_string(i), urls[i / 2]));
+        std::make_unique<Chatter>("c" + std::to_string(i), urls[i / 2]));
   wait_until([&] {
     for (auto &c : clients)
       if (c->socket->readyState() != ws::WebSocket::OPEN)
