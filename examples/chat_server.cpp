@@ -12,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <unistd.h>
 #include <vector>
 
@@ -109,6 +110,16 @@ int main(int argc, char **argv) {
     return 2;
   }
 #endif
+
+  // C++ only: a chat server holds a socket per client; let it hold as many
+  // as the system allows (Debian's default soft limit is 1,024). Node
+  // leaves this to the shell (ulimit -n).
+  rlimit files;
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
+      files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   try {
     // JS: const page = readPage(flags.page);

@@ -149,7 +149,7 @@ public:
   void close();
 
 private:
-  void broadcast_frame(int opcode, std::string payload);
+  void broadcast_frame(int opcode, const char *data, std::size_t size);
   std::shared_ptr<detail::ServerCore> core_;
 };
 

@@ -89,6 +89,25 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
   return msg;
 }
 
+/// One socket's hold on a frame many sockets send (a broadcast, framed once):
+/// websocketpp gets a MessagePtr of its own to queue and release, pointing
+/// at the shared frame, and its release gives this socket's bytes back.
+inline MessagePtr share_frame(const MessagePtr &frame, std::size_t size,
+                              const BufferedCounter &buffered) {
+  struct Hold {
+    MessagePtr frame;
+    BufferedCounter counter;
+    std::size_t size;
+    Hold(MessagePtr f, BufferedCounter c, std::size_t n)
+        : frame(std::move(f)), counter(std::move(c)), size(n) {
+      counter->fetch_add(size);
+    }
+    ~Hold() { counter->fetch_sub(size); }
+  };
+  auto hold = std::make_shared<Hold>(frame, buffered, size);
+  return MessagePtr(hold, frame.get()); // shares the hold's lifetime
+}
+
 /// A data frame counted in bufferedAmount.
 inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
                              const char *data, std::size_t size, bool mask,

@@ -353,20 +353,31 @@ inline void Server::broadcast(std::string_view text) {
   if (!detail::valid_utf8(text))
     throw SyntaxError("broadcast(): the message is not valid UTF-8; send it "
                       "as ws::Binary instead.");
-  broadcast_frame(websocketpp::frame::opcode::text, std::string(text));
+  broadcast_frame(websocketpp::frame::opcode::text, text.data(), text.size());
 }
 
 inline void Server::broadcast(const Binary &data) {
   broadcast_frame(websocketpp::frame::opcode::binary,
-                  std::string(data.begin(), data.end()));
+                  reinterpret_cast<const char *>(data.data()), data.size());
 }
 
-// On the loop: the set of sockets belongs to it.
-inline void Server::broadcast_frame(int opcode, std::string payload) {
-  detail::Core::on_loop([core = core_, opcode, p = std::move(payload)] {
-    for (const auto &s : core->sockets)
-      if (s.second->readyState() == WebSocket::OPEN)
-        s.second->send_frame(opcode, p.data(), p.size());
+// Framed once, on the caller's thread: a server's frames are not masked, so
+// every socket can send the same bytes (websocketpp only reads a queued
+// message). Each socket holds it through share_frame(), which keeps its
+// bufferedAmount. The set of sockets belongs to the loop.
+inline void Server::broadcast_frame(int opcode, const char *data,
+                                    std::size_t size) {
+  static const detail::BufferedCounter uncounted =
+      std::make_shared<std::atomic<std::uint64_t>>(0);
+  auto frame =
+      detail::make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
+                         data, size, false, uncounted, 0);
+  detail::Core::on_loop([core = core_, frame = std::move(frame), size] {
+    for (const auto &s : core->sockets) {
+      detail::Core &c = *s.second->core_;
+      if (c.ready_state.load() == WebSocket::OPEN)
+        c.queue(detail::share_frame(frame, size, c.buffered), size);
+    }
   });
 }
 
