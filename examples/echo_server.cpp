@@ -63,10 +63,7 @@ int main(int argc, char **argv) {
       // socket.on("message", (data, isBinary) => {
       socket.onmessage = [&socket](const ws::MessageEvent &event) {
         // socket.send(data, { binary: isBinary });
-        if (event.isBinary)
-          socket.send(event.binary());
-        else
-          socket.send(event.data);
+        socket.send(event.data, {event.isBinary});
       };
     };
     // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });

@@ -48,6 +48,13 @@ struct ClientOptions {
   std::chrono::milliseconds pingInterval{0};
 };
 
+/// Node ws: the options of socket.send(data, options).
+struct SendOptions {
+  /// Send the bytes as a binary frame (else a text frame, which must be
+  /// UTF-8).
+  bool binary = false;
+};
+
 /// JS: WebSocket (https://websockets.spec.whatwg.org/#the-websocket-interface)
 ///
 /// Threads: handlers run on the thread that runs the event loop (ws::run()),
@@ -119,6 +126,10 @@ public:
   void send(const std::string &text) { send(std::string_view(text)); }
   /// JS: socket.send(arrayBuffer): a binary frame.
   void send(const Binary &data);
+  /// Node ws: socket.send(data, { binary }): bytes held in a string sent as
+  /// either kind of frame, with no copy into a Binary (an echo:
+  /// `socket.send(event.data, {event.isBinary})`).
+  void send(std::string_view data, SendOptions options);
 
   /// JS: socket.close(code, reason)
   /// Throws ws::InvalidAccessError unless code is 1000 or 3000-4999, and

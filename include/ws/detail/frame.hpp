@@ -67,11 +67,19 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
       header +=
           static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xFF);
   }
-  MessagePtr msg(new Message(Message::con_msg_man_ptr(), op, 0),
-                 [counter, units](Message *m) {
-                   delete m;
-                   counter->fetch_sub(units);
-                 });
+  // The message and what gives its units back, in one allocation.
+  struct Framed {
+    Message message;
+    BufferedCounter counter;
+    std::uint64_t units;
+    Framed(websocketpp::frame::opcode::value o, BufferedCounter c,
+           std::uint64_t n)
+        : message(Message::con_msg_man_ptr(), o, 0), counter(std::move(c)),
+          units(n) {}
+    ~Framed() { counter->fetch_sub(units); }
+  };
+  auto framed = std::make_shared<Framed>(op, counter, units);
+  MessagePtr msg(framed, &framed->message);
   std::string &payload = msg->get_raw_payload();
   payload.assign(data, size);
   if (mask) {

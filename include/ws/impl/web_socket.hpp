@@ -464,6 +464,13 @@ inline void WebSocket::send(std::string_view text) {
   send_frame(websocketpp::frame::opcode::text, text.data(), text.size());
 }
 
+inline void WebSocket::send(std::string_view data, SendOptions options) {
+  if (options.binary)
+    send_frame(websocketpp::frame::opcode::binary, data.data(), data.size());
+  else
+    send(data);
+}
+
 inline void WebSocket::send(const Binary &data) {
   send_frame(websocketpp::frame::opcode::binary,
              reinterpret_cast<const char *>(data.data()), data.size());
@@ -485,8 +492,13 @@ inline void WebSocket::send_frame(int opcode, const char *data,
   auto msg =
       detail::make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
                          data, size, !c.is_server, c.buffered);
-  detail::Core::on_loop(
-      [core = core_, msg = std::move(msg), size] { core->queue(msg, size); });
+  // On the loop (a handler answering), straight in; else posted to it.
+  if (detail::loop().ctx.get_executor().running_in_this_thread())
+    c.queue(msg, size);
+  else
+    asio::post(detail::loop().ctx, [core = core_, msg = std::move(msg), size] {
+      core->queue(msg, size);
+    });
 }
 
 inline void WebSocket::close() { request_close(0, {}); }
