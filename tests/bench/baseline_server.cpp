@@ -1,0 +1,59 @@
+// The benchmark's baseline: raw websocketpp 0.8.2 with its stock Asio config
+// (locks and strands, 16 KiB read buffer), logs off, and nothing else. What
+// a program using websocketpp directly would write:
+//   baseline_server [--port N] [--host H] [--chat]
+// echoes every message (text as text, binary as binary), or with --chat
+// greets each socket and sends every message to every socket, framing it
+// once per recipient as websocketpp's send() does.
+// SPDX-License-Identifier: MIT
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/server.hpp>
+
+#include <iostream>
+#include <set>
+#include <string>
+
+using Server = websocketpp::server<websocketpp::config::asio>;
+using websocketpp::connection_hdl;
+
+int main(int argc, char **argv) {
+  std::string port = "0", host = "127.0.0.1";
+  bool chat = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    if (flag == "--chat")
+      chat = true;
+    else if (flag == "--port" && i + 1 < argc)
+      port = argv[++i];
+    else if (flag == "--host" && i + 1 < argc)
+      host = argv[++i];
+  }
+  Server server;
+  server.clear_access_channels(websocketpp::log::alevel::all);
+  server.clear_error_channels(websocketpp::log::elevel::all);
+  server.init_asio();
+  server.set_reuse_addr(true);
+  std::set<connection_hdl, std::owner_less<connection_hdl>> sockets;
+  server.set_open_handler([&](connection_hdl h) {
+    sockets.insert(h);
+    if (chat)
+      server.send(h, "Welcome to the chat room.",
+                  websocketpp::frame::opcode::text);
+  });
+  server.set_close_handler([&](connection_hdl h) { sockets.erase(h); });
+  server.set_message_handler([&](connection_hdl h, Server::message_ptr msg) {
+    websocketpp::lib::error_code ec;
+    if (!chat) {
+      server.send(h, msg->get_payload(), msg->get_opcode(), ec);
+      return;
+    }
+    for (const auto &s : sockets)
+      server.send(s, msg->get_payload(), msg->get_opcode(), ec);
+  });
+  server.listen(host, port);
+  server.start_accept();
+  asio::error_code ec;
+  std::cout << "baseline_server listening on ws://" << host << ":"
+            << server.get_local_endpoint(ec).port() << "/" << std::endl;
+  server.run();
+}
