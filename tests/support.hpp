@@ -105,10 +105,7 @@ struct EchoServer {
   EchoServer() {
     server.onconnection = [this](ws::WebSocket &socket, const ws::Request &) {
       socket.onmessage = [&socket](const ws::MessageEvent &e) {
-        if (e.isBinary)
-          socket.send(e.binary());
-        else
-          socket.send(e.data);
+        socket.send(e.data, {e.isBinary});
       };
       socket.onclose = [this](const ws::CloseEvent &e) { closes.push_back(e); };
     };

@@ -24,10 +24,7 @@ struct Echo {
       sockets.push_back(&s);
       r.attach(s);
       s.onmessage = [&s](const ws::MessageEvent &e) {
-        if (e.isBinary)
-          s.send(e.binary());
-        else
-          s.send(e.data);
+        s.send(e.data, {e.isBinary});
       };
     };
     server.listen(0, "127.0.0.1");
@@ -62,6 +59,17 @@ std::string answer_to(std::uint16_t port, const std::string &extra_headers) {
   peer.send(test::upgrade_request(extra_headers));
   wait_until([&] { return peer.has_head() || peer.eof; });
   return peer.received;
+}
+
+/// A server that completes the upgrade, then neither reads nor answers.
+std::unique_ptr<test::ScriptedServer> deaf_server() {
+  auto server = std::make_unique<test::ScriptedServer>(
+      [](const std::string &) { return std::string(); });
+  auto *s = server.get();
+  s->respond = [s](const std::string &) { return s->upgrade(); };
+  s->then_close = false;
+  s->hold_open = true;
+  return server;
 }
 
 ws::Binary bytes(std::size_t n) { return ws::Binary(n, 0x5A); }
@@ -261,13 +269,10 @@ TEST_CASE("heartbeat: a client that answers pings stays, a silent one goes") {
 }
 
 TEST_CASE("heartbeat on the client: a server that never pongs is dropped") {
-  test::ScriptedServer deaf([](const std::string &) { return std::string(); });
-  deaf.respond = [&deaf](const std::string &) { return deaf.upgrade(); };
-  deaf.then_close = false;
-  deaf.hold_open = true;
+  auto deaf = deaf_server();
   ws::ClientOptions o;
   o.pingInterval = 100ms;
-  Client c(deaf.url(), o);
+  Client c(deaf->url(), o);
   const auto start = std::chrono::steady_clock::now();
   wait_until([&] { return c.r.closed(); });
   const auto took = std::chrono::steady_clock::now() - start;
@@ -320,13 +325,10 @@ TEST_CASE("one pong answers a flood of pings the client does not read") {
 }
 
 TEST_CASE("a peer that never answers our close is dropped: wasClean false") {
-  test::ScriptedServer deaf([](const std::string &) { return std::string(); });
-  deaf.respond = [&deaf](const std::string &) { return deaf.upgrade(); };
-  deaf.then_close = false;
-  deaf.hold_open = true;
+  auto deaf = deaf_server();
   ws::ClientOptions o;
   o.closeTimeout = 300ms;
-  Client c(deaf.url(), o);
+  Client c(deaf->url(), o);
   c.wait_open();
   const auto start = std::chrono::steady_clock::now();
   c.socket.close(1000);

@@ -38,10 +38,7 @@ struct TlsEcho {
                                 const ws::Request &) { return offered[0]; };
     server.onconnection = [](WebSocket &socket, const ws::Request &) {
       socket.onmessage = [&socket](const ws::MessageEvent &e) {
-        if (e.isBinary)
-          socket.send(e.binary());
-        else
-          socket.send(e.data);
+        socket.send(e.data, {e.isBinary});
       };
     };
     server.onrequest = [](const ws::Request &req, ws::Response &res) {
