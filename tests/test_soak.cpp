@@ -117,7 +117,9 @@ TEST_CASE("1,000 clients churn through chat_server; nothing lost, no leak") {
   auto arrive = [&] {
     Visitor &v = visitors.emplace_back();
     v.name = "v" + std::to_string(next_name++);
-    v.lines = static_cast<int>(random() % 3); // 0-2 lines
+    // 0 or 1 line: about 60 lines a second, 60,000 deliveries, which an
+    // ASan build keeps up with even on a busy machine.
+    v.lines = static_cast<int>(random() % 2);
     v.speak_at =
         Clock::now() + std::chrono::milliseconds(2000 + random() % 8000);
     ++came;
@@ -186,8 +188,9 @@ TEST_CASE("1,000 clients churn through chat_server; nothing lost, no leak") {
   auto round = [&] {
     end = Clock::now() + duration / 2;
     step();
+    INFO("waiting for the visitors to finish");
     test::wait_until([&] { return Clock::now() >= end && visitors.empty(); },
-                     duration + 60s);
+                     duration + 120s);
     tick.cancel();
     test::wait_until(
         [&] {
@@ -196,7 +199,7 @@ TEST_CASE("1,000 clients churn through chat_server; nothing lost, no leak") {
               return false;
           return true;
         },
-        60s);
+        120s);
     for (auto &s : stayers) {
       CHECK(s->received == sent);
       CHECK(s->faults == 0);
