@@ -13,7 +13,7 @@ TEST_CASE("events come in order with the spec's readyState at each") {
   socket.onopen = [&](const ws::Event &e) {
     r.events.push_back(e.type);
     r.states.push_back(socket.readyState());
-    CHECK(e.target == &socket);
+    CHECK(*e.target == socket);
     socket.send("ping");
   };
   socket.addEventListener("message", [&](const ws::MessageEvent &) {
@@ -25,7 +25,7 @@ TEST_CASE("events come in order with the spec's readyState at each") {
   // open: OPEN; message: OPEN, then CLOSING right after close(); close: CLOSED
   CHECK(r.states == std::vector<unsigned short>{1, 1, 2, 3});
   CHECK(r.closes[0].type == "close");
-  CHECK(r.closes[0].target == &socket);
+  CHECK(*r.closes[0].target == socket);
 }
 
 TEST_CASE("addEventListener adds listeners that run in order after onX") {

@@ -42,7 +42,7 @@ TEST_CASE("text and binary echo intact at every frame size class") {
     CHECK(binary.isBinary);
     CHECK(binary.binary() == bytes_of(sizes[i]));
     CHECK(text.type == "message");
-    CHECK(text.target == &socket);
+    CHECK(*text.target == socket);
   }
   socket.close();
   wait_until([&] { return r.closed(); });

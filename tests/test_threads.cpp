@@ -4,6 +4,7 @@
 #include "support.hpp"
 
 #include <atomic>
+#include <optional>
 #include <thread>
 
 using test::wait_until;
@@ -44,18 +45,20 @@ TEST_CASE("send() from 4 threads at once: nothing lost, order kept per "
 
 TEST_CASE("server sockets and broadcast are safe from other threads") {
   ws::Server server;
-  std::atomic<ws::WebSocket *> accepted{nullptr};
+  std::optional<ws::WebSocket> accepted; // a handle the thread keeps
+  std::atomic<bool> ready{false};
   server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
-    accepted = &s;
+    accepted = s;
+    ready = true;
   };
   server.listen(0, "127.0.0.1");
   ws::WebSocket socket(test::local_url(server));
   std::vector<std::string> got;
   socket.onmessage = [&](const ws::MessageEvent &e) { got.push_back(e.data); };
-  wait_until([&] { return accepted.load() != nullptr; });
-  std::thread t([&] {
+  wait_until([&] { return ready.load(); });
+  std::thread t([socket = *accepted, &server]() mutable {
     for (int i = 0; i < 100; ++i) {
-      accepted.load()->send("direct " + std::to_string(i));
+      socket.send("direct " + std::to_string(i));
       server.broadcast("all " + std::to_string(i));
     }
   });
@@ -90,11 +93,11 @@ TEST_CASE("destroying sockets from other threads while the loop runs") {
   std::atomic<int> messages{0};
   for (int i = 0; i < 8; ++i) {
     sockets.push_back(std::make_unique<ws::WebSocket>(echo.url()));
-    auto *s = sockets.back().get();
-    s->onopen = [s](const ws::Event &) { s->send("hi"); };
-    s->onmessage = [s, &messages](const ws::MessageEvent &) {
+    // event.target, not the object the other thread destroys.
+    sockets.back()->onopen = [](const ws::Event &e) { e.target->send("hi"); };
+    sockets.back()->onmessage = [&messages](const ws::MessageEvent &e) {
       ++messages;
-      s->send("again");
+      e.target->send("again");
     };
   }
   // All open on both ends: one still CONNECTING would rightly be dropped

@@ -17,7 +17,9 @@ using Binary = std::vector<std::uint8_t>;
 /// JS: Event. `type` is "open", "message", "error" or "close".
 struct Event {
   std::string type;
-  /// JS: event.target, the socket that fired the event.
+  /// JS: event.target, the socket that fired the event: valid while any
+  /// handle to that socket is kept (compare with `*e.target == socket`;
+  /// copy `*e.target` to keep the socket).
   WebSocket *target = nullptr;
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "events.hpp"
+#include "options.hpp"
 #include "web_socket.hpp"
 
 #include <chrono>
@@ -52,48 +53,6 @@ struct Response {
   }
 };
 
-struct ServerOptions {
-  /// Turn websocketpp's own connection and error log on (stdout/stderr).
-  bool log = false;
-  /// TLS (Node: https.createServer({cert, key})): with both set, the server
-  /// speaks only TLS on its port: https:// through onrequest and wss://
-  /// sockets. PEM files; certFile may carry the chain after the certificate,
-  /// or chainFile may hold it. TLS 1.2 or later, no compression.
-  std::string certFile;
-  std::string keyFile;
-  std::string chainFile;
-
-  // Limits (the README's "Limits" table lists each, and what a peer sees).
-
-  /// Node ws: maxPayload. A message larger than this many bytes closes the
-  /// socket with 1009 (Message Too Big); the socket here gets error, then
-  /// close 1006.
-  std::uint64_t maxPayload = 16 * 1024 * 1024;
-  /// A socket whose bufferedAmount is already over this when send() or
-  /// broadcast() adds a message (a client that does not read) is closed
-  /// with 1008 (Policy Violation); the message is dropped. 0: no limit.
-  std::uint64_t maxBufferedAmount = 16 * 1024 * 1024;
-  /// A request must complete its upgrade (or plain HTTP request) within
-  /// this, or the connection is dropped. Request headers over 16,000 bytes
-  /// get 431 (websocketpp's fixed limit).
-  std::chrono::milliseconds handshakeTimeout{10000};
-  /// After the server closes a socket, how long the client has to answer
-  /// with its close frame; then TCP is dropped and close has wasClean ==
-  /// false.
-  std::chrono::milliseconds closeTimeout{5000};
-  /// Heartbeat, off with 0: each socket is pinged every interval, and one
-  /// whose pong has not come back by the next ping is dropped (error, then
-  /// close 1006): a dead client is found within about two intervals.
-  std::chrono::milliseconds pingInterval{0};
-  /// Origins allowed to upgrade, such as "https://chat.example.com"
-  /// (compared without regard to case). Empty: any. A request with another
-  /// Origin gets 403; one without Origin (not from a browser) is allowed.
-  std::vector<std::string> allowedOrigins;
-  /// Past this many open sockets (and upgrades under way), new upgrades get
-  /// 503 and the open sockets are left alone. 0: no limit.
-  std::size_t maxConnections = 0;
-};
-
 /// Node: WebSocketServer. Listens, upgrades requests to ws::WebSocket, and
 /// answers plain HTTP through onrequest.
 ///
@@ -115,8 +74,10 @@ public:
   /// Node: server.on('request', ...) of the http.Server underneath. Without
   /// it, a plain HTTP request gets 426 Upgrade Required.
   std::function<void(const Request &, Response &)> onrequest;
-  /// Node: wss.on('connection', (socket, req) => ...). The socket is OPEN and
-  /// lives until its close event has run; then the server destroys it.
+  /// Node: wss.on('connection', (socket, req) => ...). The socket is OPEN.
+  /// The server holds it until its close event has run, so handlers may
+  /// capture `&socket`; code that keeps it longer, or on another thread,
+  /// keeps a copy (a handle: see ws::WebSocket).
   std::function<void(WebSocket &, const Request &)> onconnection;
   /// Node: options.handleProtocols(protocols, req). Returns the chosen
   /// subprotocol, or "" for none. Without it the server picks none (Node
@@ -137,8 +98,9 @@ public:
   std::uint16_t port() const;
   /// True when the server speaks TLS (https:// and wss://).
   bool secure() const;
-  /// Node: wss.clients: the sockets that are OPEN.
-  std::vector<WebSocket *> clients() const;
+  /// Node: wss.clients: handles to the sockets that are OPEN, which any
+  /// thread may keep and use.
+  std::vector<WebSocket> clients() const;
   /// Sends to every OPEN socket, as Node's broadcast idiom does.
   void broadcast(std::string_view text);
   void broadcast(const char *text) { broadcast(std::string_view(text)); }
@@ -149,7 +111,6 @@ public:
   void close();
 
 private:
-  void broadcast_frame(int opcode, const char *data, std::size_t size);
   std::shared_ptr<detail::ServerCore> core_;
 };
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "events.hpp"
+#include "options.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -21,51 +22,59 @@ class Core;
 class ServerCore;
 } // namespace detail
 
-/// What a browser decides for its pages and a C++ program must say itself
-/// (Node ws: the options of new WebSocket(url, protocols, options)).
-struct ClientOptions {
-  /// A PEM file of CA certificates to trust for wss://, besides the
-  /// system's (Node: ca). For self-signed and test set-ups.
-  std::string caFile;
-  /// Node: rejectUnauthorized. false accepts any certificate for any host:
-  /// for tests only. A warning goes to stderr once per process.
-  bool rejectUnauthorized = true;
+/// JS: socket.onopen and friends: an event handler attribute. Assign a
+/// callable taking `const E&`, or nullptr to clear; test it with `if`. Every
+/// handle to a socket shares its handlers, as every reference to a JS object
+/// shares its properties.
+template <class E> class EventHandler {
+public:
+  using Function = std::function<void(const E &)>;
+  EventHandler &operator=(Function f) {
+    *slot_ = std::move(f);
+    return *this;
+  }
+  /// Copies the other socket's handler (not the slot).
+  EventHandler &operator=(const EventHandler &other) {
+    *slot_ = *other.slot_;
+    return *this;
+  }
+  explicit operator bool() const { return static_cast<bool>(*slot_); }
+  void operator()(const E &event) const {
+    if (*slot_)
+      (*slot_)(event);
+  }
 
-  /// Node ws: maxPayload. A message from the server larger than this many
-  /// bytes fails the connection: the server gets close 1009 (Message Too
-  /// Big); here error, then close 1006.
-  std::uint64_t maxPayload = 16 * 1024 * 1024;
-  /// Node ws: handshakeTimeout. The opening handshake (after TCP connects)
-  /// must finish within this, or error, then close 1006.
-  std::chrono::milliseconds handshakeTimeout{10000};
-  /// After close(), how long to wait for the server's close frame and the end
-  /// of TCP; then the connection is dropped and close has wasClean == false.
-  std::chrono::milliseconds closeTimeout{5000};
-  /// Heartbeat, off with 0: a ping every interval; a pong that has not come
-  /// back by the next one drops the connection (error, then close 1006), so
-  /// a dead peer is found within about two intervals. A browser has no such
-  /// option (it cannot send pings); Node ws leaves it to the program.
-  std::chrono::milliseconds pingInterval{0};
-};
-
-/// Node ws: the options of socket.send(data, options).
-struct SendOptions {
-  /// Send the bytes as a binary frame (else a text frame, which must be
-  /// UTF-8).
-  bool binary = false;
+private:
+  friend class WebSocket;
+  EventHandler() = default;
+  EventHandler(const EventHandler &) = default;
+  Function *slot_ = nullptr; // in the socket's shared state
 };
 
 /// JS: WebSocket (https://websockets.spec.whatwg.org/#the-websocket-interface)
 ///
-/// Threads: handlers run on the thread that runs the event loop (ws::run()),
-/// one at a time and never re-entrantly, as in JS. send(), close(),
-/// readyState() and bufferedAmount() are safe from any thread. Assign
-/// handlers on the loop thread or before the loop runs. Distinct objects:
-/// safe. Shared objects: safe for the calls just named.
+/// A ws::WebSocket is a handle, as a JS variable is a reference: copies are
+/// handles to the same socket, sharing its state and handlers, and each
+/// stays valid as long as it is kept, on any thread, even after the socket
+/// has closed (then readyState() is CLOSED and send() only counts bytes in
+/// bufferedAmount, as in JS). A worker thread keeps a copy, never a
+/// reference or pointer, to a socket whose end it does not control.
 ///
-/// Destroying a WebSocket is always safe: an open one is closed with 1001
-/// (going away), and no handler runs on it afterwards.
+/// Threads: handlers run on the thread that runs the event loop (ws::run()),
+/// one at a time and never re-entrantly, as in JS, and never while a lock of
+/// ours is held: a handler may block, throw, drop its socket or wait for
+/// another thread. send(), close(), readyState(), bufferedAmount(), url(),
+/// protocol() and extensions(), and copying or destroying a handle, are
+/// safe from any thread. Assign handlers and add listeners on the loop
+/// thread or before the loop runs.
+///
+/// When the last handle to a client socket goes, an open socket is closed
+/// with 1001 (going away), one still connecting is abandoned, and no handler
+/// runs on it again. A server keeps a handle to each socket it accepted
+/// until that socket's close event has run.
 class WebSocket {
+  std::shared_ptr<detail::Core> core_; // first: the handlers point into it
+
 public:
   /// JS: WebSocket.CONNECTING and friends, with the spec's values.
   static constexpr unsigned short CONNECTING = 0;
@@ -91,17 +100,19 @@ public:
   /// TLS.
   WebSocket(const std::string &url, const std::vector<std::string> &protocols,
             const ClientOptions &options);
+  /// Another handle to the same socket (JS: `const b = a`).
+  WebSocket(const WebSocket &other);
+  /// Makes this a handle to other's socket; the one it held loses a handle.
+  WebSocket &operator=(const WebSocket &other);
   ~WebSocket();
-  WebSocket(const WebSocket &) = delete;
-  WebSocket &operator=(const WebSocket &) = delete;
 
   /// JS: socket.onopen and friends. Assign a callable, or nullptr to clear.
   /// An onX handler runs before listeners added with addEventListener (in
   /// the DOM it runs where it was first set among them).
-  std::function<void(const Event &)> onopen;
-  std::function<void(const MessageEvent &)> onmessage;
-  std::function<void(const ErrorEvent &)> onerror;
-  std::function<void(const CloseEvent &)> onclose;
+  EventHandler<Event> onopen;
+  EventHandler<MessageEvent> onmessage;
+  EventHandler<ErrorEvent> onerror;
+  EventHandler<CloseEvent> onclose;
 
   /// Identifies a listener for removeEventListener: C++ callables cannot be
   /// compared as JS functions are.
@@ -154,26 +165,25 @@ public:
   /// bytes in MessageEvent::data (see MessageEvent::binary()).
   std::string binaryType() const { return "arraybuffer"; }
 
+  /// True when both are handles to the same socket (JS: a === b).
+  bool operator==(const WebSocket &other) const { return core_ == other.core_; }
+  bool operator!=(const WebSocket &other) const { return core_ != other.core_; }
+
 private:
-  friend class Server;
   friend class detail::Core;
   friend class detail::ServerCore;
-  struct Listener {
-    std::string type;
-    ListenerId id;
-    std::function<void(const Event &)> fn;
-  };
 
-  explicit WebSocket(std::shared_ptr<detail::Core> core);
+  /// A handle to `core`, whose handle count the caller has already raised.
+  struct Adopt {};
+  WebSocket(std::shared_ptr<detail::Core> core, Adopt);
+  /// The socket's own handle, event.target: it neither counts nor owns (the
+  /// core holds it), and a copy of it is an ordinary handle.
+  struct Self {};
+  WebSocket(detail::Core *core, Self);
+  std::shared_ptr<detail::Core> owning() const;
+  void bind_handlers();
   ListenerId add_listener(const std::string &type, const char *wanted,
                           std::function<void(const Event &)> fn);
-  void send_frame(int opcode, const char *data, std::size_t size);
-  void request_close(std::uint16_t code, std::string reason);
-  template <class E> void dispatch_listeners(const E &event);
-
-  std::shared_ptr<detail::Core> core_;
-  std::vector<Listener> listeners_;
-  ListenerId next_listener_ = 1;
 };
 
 static_assert(WebSocket::CONNECTING == 0 && WebSocket::OPEN == 1 &&

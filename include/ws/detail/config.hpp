@@ -17,9 +17,23 @@
 #include <websocketpp/config/asio_no_tls_client.hpp>
 #include <websocketpp/server.hpp>
 
+#include "../options.hpp"
 #include "socket.hpp"
 
+#include <memory>
+
 namespace ws::detail {
+
+class Core;
+
+/// What every websocketpp connection carries for us (websocketpp makes it a
+/// base of its connection class): the way back to the socket's core. Weak,
+/// so the connection never keeps a socket alive; held here rather than in
+/// each handler, so the handlers capture nothing and websocketpp stores them
+/// without a heap block of their own.
+struct ConnectionBase {
+  std::weak_ptr<Core> core;
+};
 
 /// websocketpp's stock asio config with its locks and strands removed: every
 /// websocketpp call is made on the one loop thread (other threads post to
@@ -37,6 +51,7 @@ struct Config : websocketpp::config::asio_client {
       websocketpp::random::random_device::int_generator<uint32_t,
                                                         concurrency_type>;
   static const bool enable_multithreading = false;
+  using connection_base = ConnectionBase;
   // Each read takes up to this much: a 64 KiB message in one read and one
   // pass through the frame parser instead of four (1.3-1.5x on large
   // messages). An idle connection touches only the first page of it, so
@@ -52,7 +67,8 @@ struct Config : websocketpp::config::asio_client {
     using socket_type = dual_socket::endpoint;
     // The TLS handshake, before the HTTP one starts: as long as the default
     // handshakeTimeout (websocketpp takes this one only at compile time).
-    static const long timeout_socket_post_init = 10000;
+    static constexpr long timeout_socket_post_init =
+        ConnectionLimits().handshakeTimeout.count();
     // How long a closed connection waits for the peer's end of TCP (see
     // dual_socket's lingering close) before it is dropped anyway.
     static const long timeout_socket_shutdown = 1000;

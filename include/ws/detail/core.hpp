@@ -1,11 +1,12 @@
-// The state behind a ws::WebSocket, shared with the websocketpp connection's
-// handlers, and the mapping from websocketpp's events to the browser's.
+// The state of one connection, shared by every ws::WebSocket handle to it and
+// reached by websocketpp's handlers, and the mapping from websocketpp's
+// events to the browser's. Its bodies are in core_impl.hpp.
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include "../close_codes.hpp"
-#include "../errors.hpp"
 #include "../events.hpp"
+#include "../options.hpp"
+#include "../web_socket.hpp"
 #include "config.hpp"
 #include "frame.hpp"
 #include "loop.hpp"
@@ -13,99 +14,125 @@
 #include "url.hpp"
 
 #include <atomic>
-#include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
-namespace ws {
-class WebSocket;
-}
-
 namespace ws::detail {
 
-/// websocketpp gives no signal when it fails a connection itself: it just
-/// sends a close frame whose reason is the error's message. A bad close frame
-/// from the peer is answered with 1002 and one of two reasons. Any other
-/// failure (a protocol error in the peer's frames, a message over
-/// maxPayload) stops websocketpp reading at once, so no close frame from the
-/// peer is ever read: that tells it from a peer that started the close with
-/// the same code and reason, which websocketpp and Node echo back.
-inline bool is_library_failure(websocketpp::close::status::value code,
-                               const std::string &reason,
-                               websocketpp::close::status::value remote) {
-  namespace perr = websocketpp::processor::error;
-  if (reason == "Invalid close code" || reason == "Invalid close reason")
-    return code == websocketpp::close::status::protocol_error;
-  if (remote != websocketpp::close::status::abnormal_close)
-    return false;
-  for (int e = perr::general; e <= perr::short_key3; ++e) {
-    auto ec = perr::make_error_code(static_cast<perr::processor_errors>(e));
-    if (perr::to_ws(ec) == code && ec.message() == reason)
-      return true;
-  }
-  return false;
-}
+class Core;
 
-/// The limits of one connection (ClientOptions or ServerOptions).
-struct Limits {
-  std::uint64_t max_payload = 16 * 1024 * 1024;
-  std::uint64_t max_buffered = 0; // 0: never close for a slow reader
-  std::chrono::milliseconds handshake_timeout{10000};
-  std::chrono::milliseconds close_timeout{5000};
-  std::chrono::milliseconds ping_interval{0}; // 0: no heartbeat
+/// Who keeps an accepted socket until its close event has run (the server's
+/// core); told when that has happened.
+class SocketOwner {
+public:
+  virtual void forget(const Core &socket) = 0;
+
+protected:
+  ~SocketOwner() = default;
 };
 
+/// What only a client socket has: a server's sockets do without it.
+struct ClientState {
+  Url parsed;
+  std::vector<std::string> offered; // the subprotocols asked for
+  bool verify = true;               // check the server's certificate
+#if WS_TLS
+  TlsContext tls; // wss:// only
+#endif
+};
+
+/// The two counters a socket's queued frames give back to when written, in
+/// one block: they may outlive the core (websocketpp lets a frame go when it
+/// is done with it).
+struct Counters {
+  std::atomic<std::uint64_t> buffered{0}; // bytes, for bufferedAmount
+  std::atomic<std::uint64_t> pongs{0};    // pongs not yet written
+};
+
+/// A listener added with addEventListener.
+struct Listener {
+  std::string type;
+  std::uint64_t id;
+  std::function<void(const Event &)> fn;
+};
+
+/// One connection. Every ws::WebSocket handle holds it, so it lives as long
+/// as any handle does, on any thread; websocketpp's connection only reaches
+/// it weakly (ConnectionBase), and it holds that connection until the close
+/// event has fired.
+///
+/// Threads: the atomics and the fields written before readyState leaves
+/// CONNECTING may be read from any thread; everything else belongs to the
+/// loop thread (and to the one thread that builds the socket before the
+/// loop sees it).
 class Core : public std::enable_shared_from_this<Core> {
 public:
   explicit Core(bool server) : is_server(server) {}
+  Core(const Core &) = delete;
+  Core &operator=(const Core &) = delete;
 
-  // Written before readyState leaves CONNECTING, constant afterwards, so any
-  // thread may read them once it has seen OPEN or later.
+  // Written before readyState leaves CONNECTING, constant afterwards.
   const bool is_server;
   std::string url;
   std::string protocol;
   std::string extensions;
-  std::vector<std::string> offered; // the client's subprotocols
-  Url parsed;
-  bool verify = true; // check the server's certificate (wss://)
-  Limits limits;
-#if WS_TLS
-  TlsContext tls; // wss:// clients only
-#endif
+  ConnectionLimits limits;
+  std::uint64_t max_buffered = 0; // 0: never close for a slow reader
+  std::unique_ptr<ClientState> client;
 
   std::atomic<unsigned short> ready_state{0};
-  BufferedCounter buffered = std::make_shared<std::atomic<std::uint64_t>>(0);
+  /// The user's handles (ws::WebSocket objects) to this socket. When the
+  /// last goes, the socket is closed with 1001 and no handler runs again.
+  std::atomic<long> handles{0};
+  std::shared_ptr<Counters> counters = std::make_shared<Counters>();
 
-  // The owner the events go to; cleared (under the lock) by ~WebSocket, so a
-  // handler never runs on a destroyed object.
-  std::recursive_mutex owner_mutex;
-  WebSocket *owner = nullptr;
+  // The handlers and listeners: loop thread (or before the loop sees them).
+  std::function<void(const Event &)> onopen;
+  std::function<void(const MessageEvent &)> onmessage;
+  std::function<void(const ErrorEvent &)> onerror;
+  std::function<void(const CloseEvent &)> onclose;
+  std::vector<Listener> listeners;
+  std::uint64_t next_listener = 1;
 
   // Loop thread only.
   ConnectionPtr con;
-  std::function<void()> on_finished; // the server forgets the socket
-  bool failing = false;              // we failed the connection ourselves
+  std::weak_ptr<SocketOwner> server; // the server that accepted it
   std::string fail_message;
+  bool failing = false;   // we failed the connection ourselves
   bool we_closed = false; // our side started the closing handshake
   bool finished = false;  // the close event has fired
-  std::unique_ptr<asio::steady_timer> heartbeat;
   bool awaiting_pong = false;
-  // Pongs we queued and the network has not taken yet (see answer_ping).
-  BufferedCounter pongs = std::make_shared<std::atomic<std::uint64_t>>(0);
+  bool pong_owed = false; // a ping waits for its pong (see answer_ping)
+  std::string owed_pong;  // the newest such ping's payload
+  std::unique_ptr<asio::steady_timer> heartbeat;
+
+  /// event.target: valid as long as the core is, that is while any handle
+  /// is kept. Last, so the handlers it points to exist when it is made.
+  WebSocket self{this, WebSocket::Self{}};
 
   /// Runs `f` on the loop thread: at once if this is that thread.
   template <class F> static void on_loop(F &&f) {
     asio::dispatch(loop().ctx, std::forward<F>(f));
   }
 
+  /// The last handle went: close with 1001 (or fail a connection still
+  /// opening) and let the handlers go.
+  static void handles_gone(std::shared_ptr<Core> core);
+
+  // What the handles ask for.
+  void send(int opcode, const char *data, std::size_t size);
+  void request_close(std::uint16_t code, std::string reason);
+
+  // The connection's life, on the loop thread.
   void start_client();
   void attach(const ConnectionPtr &c);
   void start_heartbeat();
   void beat();
   bool answer_ping(const std::string &payload);
+  void send_pong(const std::string &payload);
   void queue(const MessagePtr &msg, std::size_t size);
   void handle_open();
   void handle_message(const MessagePtr &msg);
@@ -117,12 +144,20 @@ public:
   void abort_connecting();
   void finish(const std::string &error, std::uint16_t code,
               const std::string &reason, bool clean);
+  void drop_handlers();
 
-  template <class E, class H> void fire(E &event, H WebSocket::*handler);
-  void fire_open();
-  void fire_message(MessageEvent &e);
+  template <class E>
+  void fire(E &event, std::function<void(const E &)> Core::*handler);
   void fire_error(const std::string &message);
   void fire_close(std::uint16_t code, const std::string &reason, bool clean);
 };
+
+/// The core behind a websocketpp connection handle, if both still live.
+inline std::shared_ptr<Core> core_of(const Hdl &h) {
+  auto c = h.lock();
+  if (!c)
+    return nullptr;
+  return static_cast<Connection *>(c.get())->core.lock();
+}
 
 } // namespace ws::detail

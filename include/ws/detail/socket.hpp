@@ -224,9 +224,14 @@ protected:
         asio::buffer(sink),
         [self, callback](const asio::error_code &ec, std::size_t) {
           if (!ec)
-            self->drain(callback);
-          else
-            callback(ec == asio::error::eof ? asio::error_code() : ec);
+            return self->drain(callback);
+          // Closed, not just shut down: websocketpp's own read may still
+          // be pending on this socket, or be issued after this one took
+          // the end of the stream, and would then wait for ever (and
+          // ws::run() with it). Closing ends it at once.
+          asio::error_code ignored;
+          self->stream_.tcp->close(ignored);
+          callback(ec == asio::error::eof ? asio::error_code() : ec);
         });
   }
 

@@ -1,0 +1,474 @@
+// The bodies of detail::Core: how one connection runs on websocketpp, and how
+// its events become the browser's. Included by impl/web_socket.hpp, once
+// ws::WebSocket is complete.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "../close_codes.hpp"
+#include "../errors.hpp"
+#include "../web_socket.hpp"
+#include "core.hpp"
+
+#include <algorithm>
+
+namespace ws::detail {
+
+namespace close_status = websocketpp::close::status;
+
+/// RFC 6455 5.5.3 lets one pong answer several pings. A peer that sends
+/// pings and never reads would otherwise grow our queue without end, so at
+/// most this many pongs wait for the network; a ping past them is owed one
+/// pong, with the newest such ping's payload, sent when they have gone. Ten
+/// pings in one read (Autobahn 2.10) all get theirs.
+constexpr std::uint64_t max_queued_pongs = 16;
+
+inline void Core::handles_gone(std::shared_ptr<Core> core) {
+  unsigned short s = core->ready_state.load();
+  while ((s == WebSocket::CONNECTING || s == WebSocket::OPEN) &&
+         !core->ready_state.compare_exchange_weak(s, WebSocket::CLOSING)) {
+  }
+  // Posted, never inline: this may run inside one of the socket's handlers,
+  // or on another thread.
+  asio::post(loop().ctx, [core = std::move(core), s] {
+    // Nobody can see the socket any more; its handlers may refer to the
+    // handle that went.
+    core->drop_handlers();
+    if (s == WebSocket::CONNECTING)
+      core->abort_connecting();
+    else if (s == WebSocket::OPEN)
+      core->begin_close(CloseCode::goingAway, "");
+  });
+}
+
+inline void Core::drop_handlers() {
+  onopen = nullptr;
+  onmessage = nullptr;
+  onerror = nullptr;
+  onclose = nullptr;
+  listeners.clear();
+}
+
+inline void Core::send(int opcode, const char *data, std::size_t size) {
+  const unsigned short s = ready_state.load();
+  // send() step 1.
+  if (s == WebSocket::CONNECTING)
+    throw InvalidStateError(
+        "Failed to execute 'send' on 'WebSocket': Still in CONNECTING state.");
+  // Steps 2-3: once closing, nothing is sent but bufferedAmount still grows.
+  if (s != WebSocket::OPEN) {
+    counters->buffered.fetch_add(size);
+    return;
+  }
+  auto msg = make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
+                        data, size, !is_server,
+                        BufferedCounter(counters, &counters->buffered));
+  // On the loop (a handler answering), straight in; else posted to it.
+  if (loop().ctx.get_executor().running_in_this_thread())
+    queue(msg, size);
+  else
+    asio::post(loop().ctx,
+               [core = shared_from_this(), msg = std::move(msg), size] {
+                 core->queue(msg, size);
+               });
+}
+
+/// close() steps 3-5, and the server's own close: code 0 sends a close frame
+/// without a body (the peer then reports 1005).
+inline void Core::request_close(std::uint16_t code, std::string reason) {
+  unsigned short s = ready_state.load();
+  while ((s == WebSocket::CONNECTING || s == WebSocket::OPEN) &&
+         !ready_state.compare_exchange_weak(s, WebSocket::CLOSING)) {
+  }
+  // CLOSING or CLOSED: nothing to do. CONNECTING: fail the connection.
+  if (s == WebSocket::CONNECTING)
+    on_loop([core = shared_from_this()] { core->abort_connecting(); });
+  else if (s == WebSocket::OPEN)
+    on_loop([core = shared_from_this(), code, r = std::move(reason)] {
+      core->begin_close(code, r);
+    });
+}
+
+inline void Core::start_client() {
+  // close() or the last handle went before the loop got here.
+  if (ready_state.load() != WebSocket::CONNECTING) {
+    finish("WebSocket is closed before the connection is established.",
+           CloseCode::abnormalClosure, "", false);
+    return;
+  }
+  websocketpp::lib::error_code ec;
+  auto c = client_endpoint().get_connection(client->parsed.for_websocketpp(),
+                                            ec);
+  if (ec) {
+    finish(ec.message(), CloseCode::abnormalClosure, "", false);
+    return;
+  }
+  for (const auto &p : client->offered)
+    c->add_subprotocol(p, ec);
+  c->set_max_message_size(static_cast<std::size_t>(limits.maxPayload));
+  c->set_open_handshake_timeout(limits.handshakeTimeout.count());
+  c->set_close_handshake_timeout(limits.closeTimeout.count());
+  attach(c);
+#if WS_TLS
+  // Asked for when connect() gives the connection its URL.
+  c->set_tls_init_handler([ctx = client->tls](Hdl) { return ctx; });
+#endif
+  client_endpoint().connect(c);
+#if WS_TLS
+  // connect() made the TLS stream; the handshake waits for TCP.
+  if (c->native_tls())
+    verify_peer(c->native_tls(), client->parsed.host, client->verify);
+#endif
+}
+
+inline void Core::attach(const ConnectionPtr &c) {
+  con = c;
+  c->core = shared_from_this();
+  // Each handler finds its core through the connection, so none captures
+  // anything: std::function keeps them without allocating.
+  c->set_open_handler([](Hdl h) {
+    if (auto s = core_of(h))
+      s->handle_open();
+  });
+  c->set_message_handler([](Hdl h, MessagePtr msg) {
+    if (auto s = core_of(h))
+      s->handle_message(msg);
+  });
+  c->set_close_handler([](Hdl h) {
+    if (auto s = core_of(h))
+      s->handle_close();
+  });
+  c->set_fail_handler([](Hdl h) {
+    if (auto s = core_of(h))
+      s->handle_fail();
+  });
+  c->set_ping_handler([](Hdl h, std::string payload) {
+    auto s = core_of(h);
+    return s && s->answer_ping(payload);
+  });
+  c->set_pong_handler([](Hdl h, std::string) {
+    if (auto s = core_of(h))
+      s->awaiting_pong = false;
+  });
+}
+
+inline void Core::start_heartbeat() {
+  if (limits.pingInterval.count() <= 0)
+    return;
+  if (!heartbeat)
+    heartbeat = std::make_unique<asio::steady_timer>(loop().ctx);
+  heartbeat->expires_after(limits.pingInterval);
+  std::weak_ptr<Core> self = shared_from_this();
+  heartbeat->async_wait([self](const asio::error_code &ec) {
+    if (auto s = self.lock(); s && !ec)
+      s->beat();
+  });
+}
+
+/// One heartbeat: the last ping must have its pong by now.
+inline void Core::beat() {
+  // Once closing, closeTimeout bounds the wait instead.
+  if (finished || !con || ready_state.load() != WebSocket::OPEN)
+    return;
+  if (awaiting_pong) {
+    failing = true;
+    fail_message = "No pong came back within " +
+                   std::to_string(limits.pingInterval.count()) +
+                   " ms: the connection is dead.";
+    con->terminate(websocketpp::lib::error_code());
+    return;
+  }
+  awaiting_pong = true;
+  websocketpp::lib::error_code ignored;
+  con->ping("", ignored);
+  start_heartbeat();
+}
+
+/// Answers a ping ourselves (see max_queued_pongs). Returns false:
+/// websocketpp sends nothing itself.
+inline bool Core::answer_ping(const std::string &payload) {
+  if (!con)
+    return false;
+  if (counters->pongs.load() >= max_queued_pongs) {
+    pong_owed = true;
+    owed_pong = payload;
+    return false;
+  }
+  send_pong(payload);
+  return false;
+}
+
+inline void Core::send_pong(const std::string &payload) {
+  auto pong = make_frame(websocketpp::frame::opcode::pong, payload.data(),
+                         payload.size(), !is_server,
+                         BufferedCounter(counters, &counters->pongs), 1);
+  // When the network has taken it, an owed pong may go out.
+  struct Written {
+    MessagePtr frame;
+    std::weak_ptr<Core> core;
+    Written(MessagePtr f, std::weak_ptr<Core> c)
+        : frame(std::move(f)), core(std::move(c)) {}
+    ~Written() {
+      auto c = core.lock();
+      if (c && c->pong_owed)
+        asio::post(loop().ctx, [c] {
+          if (c->pong_owed && c->con &&
+              c->counters->pongs.load() < max_queued_pongs) {
+            c->pong_owed = false;
+            c->send_pong(c->owed_pong);
+          }
+        });
+    }
+  };
+  auto written = std::make_shared<Written>(pong, weak_from_this());
+  // Refused once closing: then no pong is owed.
+  con->send(MessagePtr(written, pong.get()));
+}
+
+/// Hands a framed message to websocketpp, on the loop thread. A peer that has
+/// not taken what is already queued past the limit is closed with 1008 and
+/// the message dropped: one slow reader cannot use up the server's memory.
+inline void Core::queue(const MessagePtr &msg, std::size_t size) {
+  websocketpp::lib::error_code ec =
+      websocketpp::error::make_error_code(websocketpp::error::invalid_state);
+  const std::uint64_t before = counters->buffered.load() - size;
+  if (max_buffered && before > max_buffered && con) {
+    unsigned short s = WebSocket::OPEN;
+    if (ready_state.compare_exchange_strong(s, WebSocket::CLOSING))
+      begin_close(close_status::policy_violation,
+                  "Too much data waiting: the peer is not reading.");
+  } else if (con) {
+    ec = con->send(msg);
+  }
+  // Closed before it could be queued: counted but never sent, as send()
+  // does once closing.
+  if (ec)
+    counters->buffered.fetch_add(size);
+}
+
+inline void Core::handle_open() {
+  // websocketpp accepts any subprotocol and extension the server names; a
+  // browser fails the connection unless the server chose one it offered
+  // (WHATWG "establish a WebSocket connection"; Chromium also fails when it
+  // offered some and the server chose none).
+  const auto &offered = client->offered;
+  const std::string chosen = con->get_response_header("Sec-WebSocket-Protocol");
+  if ((!chosen.empty() || !offered.empty()) &&
+      std::find(offered.begin(), offered.end(), chosen) == offered.end()) {
+    fail_connection(
+        chosen.empty()
+            ? "Error during WebSocket handshake: Sent non-empty "
+              "'Sec-WebSocket-Protocol' header but no response was received"
+            : "Error during WebSocket handshake: 'Sec-WebSocket-Protocol' "
+              "header value '" +
+                  chosen + "' in response does not match any of sent values",
+        close_status::blank);
+    return;
+  }
+  const std::string ext = con->get_response_header("Sec-WebSocket-Extensions");
+  if (!ext.empty()) {
+    fail_connection("Error during WebSocket handshake: the server chose "
+                    "extensions that were not offered: " +
+                        ext,
+                    close_status::blank);
+    return;
+  }
+  protocol = chosen;
+  asio::error_code ignored;
+  con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
+  unsigned short expected = WebSocket::CONNECTING;
+  // close() from another thread may have won; its abort is already queued.
+  if (ready_state.compare_exchange_strong(expected, WebSocket::OPEN)) {
+    start_heartbeat();
+    Event e;
+    e.type = "open";
+    fire(e, &Core::onopen);
+  }
+}
+
+inline void Core::handle_message(const MessagePtr &msg) {
+  // WHATWG "a WebSocket message has been received": dropped unless OPEN.
+  if (ready_state.load() != WebSocket::OPEN)
+    return;
+  const bool binary = msg->get_opcode() == websocketpp::frame::opcode::binary;
+  if (!binary && !utf8_ends_complete(msg->get_payload())) {
+    fail_connection("Could not decode a text frame as UTF-8.",
+                    close_status::invalid_payload);
+    return;
+  }
+  MessageEvent e;
+  e.type = "message";
+  e.data = std::move(msg->get_raw_payload());
+  e.isBinary = binary;
+  fire(e, &Core::onmessage);
+}
+
+/// Tells from websocketpp's record of the close frames (what each side sent)
+/// whether websocketpp failed the connection itself: it then sent a close
+/// frame that we did not ask for and that does not answer the peer's (an
+/// answer repeats the peer's code and reason, or is 1000 for an empty
+/// frame). That happens when the peer's frames break RFC 6455 (1002 or
+/// 1007, and reading stops, so no close frame from the peer is read), a
+/// message is over maxPayload (1009), or the peer's close frame is invalid:
+/// a code that must not be on the wire (1005, 1006, 1015, 0-999, 1004,
+/// 1016-2999, 5000 and up), a one-byte body, or a reason that is not UTF-8
+/// (websocketpp answers each with 1002). No text of websocketpp's is read:
+/// a peer may send any reason.
+inline bool websocketpp_failed(const Connection &c) {
+  const auto local = c.get_local_close_code();
+  if (local == close_status::abnormal_close || local == close_status::blank)
+    return false; // no close frame went out
+  const auto remote = c.get_remote_close_code();
+  const auto answer =
+      remote == close_status::no_status ? close_status::normal : remote;
+  return !(local == answer &&
+           c.get_local_close_reason() == c.get_remote_close_reason());
+}
+
+/// The close event, and whether an error event goes before it (WHATWG: only
+/// when the user agent was required to fail the WebSocket connection).
+inline void Core::handle_close() {
+  if (finished)
+    return;
+  if (failing) { // we failed it: subprotocol, UTF-8, heartbeat
+    finish(fail_message, CloseCode::abnormalClosure, "", false);
+    return;
+  }
+  const auto remote = con->get_remote_close_code();
+  if (!we_closed && websocketpp_failed(*con)) {
+    const auto code = con->get_local_close_code();
+    std::string why;
+    if (remote != close_status::abnormal_close)
+      why = "Received an invalid close frame (answered with " +
+            std::to_string(code) + ")";
+    else
+      why = con->get_local_close_reason() + " (closed with " +
+            std::to_string(code) + ")";
+    finish(why, CloseCode::abnormalClosure, "", false);
+    return;
+  }
+  // No close frame came: the peer dropped TCP (RFC 6455 7.1.7: that is not
+  // failing the connection, so no error event, as in Chromium and Node), or
+  // it did not answer our close in time.
+  if (remote == close_status::abnormal_close) {
+    finish("", CloseCode::abnormalClosure, "", false);
+    return;
+  }
+  finish("", remote, con->get_remote_close_reason(), true);
+}
+
+inline void Core::handle_fail() {
+  if (finished)
+    return;
+  std::string message = fail_message;
+  if (!failing) {
+    const int status = con->get_response_code();
+    if (status != 0 && status != 101)
+      message = "Error during WebSocket handshake: Unexpected response code: " +
+                std::to_string(status);
+#if WS_TLS
+    else if (!con->tls_error().empty())
+      message = client && client->verify
+                    ? tls_failure(con->native_tls(), con->tls_error())
+                    : "TLS handshake failed: " + con->tls_error();
+#endif
+    else
+      message = con->get_ec().message();
+  }
+  finish(message, CloseCode::abnormalClosure, "", false);
+}
+
+/// RFC 6455 7.1.7 "Fail the WebSocket Connection": a close frame with `code`
+/// when the connection is established (blank: drop it, as a browser does
+/// during the handshake), then error and close 1006.
+inline void Core::fail_connection(const std::string &message,
+                                  close_status::value code) {
+  failing = true;
+  fail_message = message;
+  if (code == close_status::blank) {
+    // Not from inside websocketpp's own open handler: it goes on reading.
+    asio::post(loop().ctx,
+               [c = con] { c->terminate(websocketpp::lib::error_code()); });
+    return;
+  }
+  websocketpp::lib::error_code ec;
+  con->close(code, message, ec);
+  if (ec)
+    con->terminate(websocketpp::lib::error_code());
+}
+
+inline void Core::begin_close(std::uint16_t code, const std::string &reason) {
+  we_closed = true;
+  if (!con)
+    return;
+  // Fails only if a close is already under way; its close event will come.
+  websocketpp::lib::error_code ignored;
+  con->close(code ? code : close_status::blank, reason, ignored);
+}
+
+inline void Core::abort_connecting() {
+  if (finished || !con)
+    return; // start_client() saw the state and finished already
+  failing = true;
+  fail_message = "WebSocket is closed before the connection is established.";
+  con->terminate(websocketpp::lib::error_code());
+}
+
+inline void Core::finish(const std::string &error, std::uint16_t code,
+                         const std::string &reason, bool clean) {
+  finished = true;
+  ready_state = WebSocket::CLOSED;
+  heartbeat.reset(); // cancels the wait
+  auto keep = shared_from_this(); // the server may let go of us below
+  if (!error.empty()) {
+    ErrorEvent e;
+    e.type = "error";
+    e.message = error;
+    fire(e, &Core::onerror);
+  }
+  CloseEvent e;
+  e.type = "close";
+  e.code = code;
+  e.reason = reason;
+  e.wasClean = clean;
+  fire(e, &Core::onclose);
+  // No event comes after close: let the handlers go, and with them any
+  // handle to this socket they hold (JS's garbage collector would).
+  drop_handlers();
+  if (con)
+    con->core.reset();
+  con.reset();
+  if (auto s = server.lock())
+    s->forget(*this);
+}
+
+template <class E>
+void Core::fire(E &event, std::function<void(const E &)> Core::*handler) {
+  // The user let go of every handle: nothing may run (the handlers may
+  // refer to the handle that went). Our caller holds the core meanwhile.
+  if (handles.load() == 0)
+    return;
+  event.target = &self;
+  // A copy: the handler may assign itself or drop the socket.
+  if (auto h = this->*handler)
+    guarded([&] { h(event); });
+  if (listeners.empty())
+    return;
+  // DOM dispatch: the listeners present now, in order; one removed by an
+  // earlier listener does not run, one added does not run this time.
+  std::vector<std::uint64_t> ids;
+  for (const auto &l : listeners)
+    if (l.type == event.type)
+      ids.push_back(l.id);
+  for (auto id : ids) {
+    if (handles.load() == 0)
+      return; // a listener let go of the socket
+    auto it = std::find_if(listeners.begin(), listeners.end(),
+                           [&](const Listener &l) { return l.id == id; });
+    if (it == listeners.end())
+      continue;
+    auto fn = it->fn;
+    guarded([&] { fn(event); });
+  }
+}
+
+} // namespace ws::detail

@@ -1,0 +1,80 @@
+// The options of a client socket, a server and a send(): what a browser
+// decides for its pages and a C++ program must say itself. Each limit's
+// default is written here once.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ws {
+
+/// The limits both roles share. The README's "Limits" table lists each, its
+/// default and what the peer sees.
+struct ConnectionLimits {
+  /// Node ws: maxPayload. A message from the peer larger than this many
+  /// bytes fails the connection: the peer gets close 1009 (Message Too
+  /// Big); here error, then close 1006.
+  std::uint64_t maxPayload = 16 * 1024 * 1024;
+  /// Node ws: handshakeTimeout. The opening handshake must finish within
+  /// this (a server drops a request that does not), or error, then close
+  /// 1006.
+  std::chrono::milliseconds handshakeTimeout{10000};
+  /// After our side closes, how long the peer has to answer with its close
+  /// frame and the end of TCP; then the connection is dropped and close has
+  /// wasClean == false.
+  std::chrono::milliseconds closeTimeout{5000};
+  /// Heartbeat, off with 0: a ping every interval; a pong that has not come
+  /// back by the next one drops the connection (error, then close 1006), so
+  /// a dead peer is found within about two intervals. A browser has no such
+  /// option (it cannot send pings); Node ws leaves it to the program.
+  std::chrono::milliseconds pingInterval{0};
+};
+
+/// Node ws: the options of new WebSocket(url, protocols, options).
+struct ClientOptions : ConnectionLimits {
+  /// A PEM file of CA certificates to trust for wss://, besides the
+  /// system's (Node: ca). For self-signed and test set-ups.
+  std::string caFile;
+  /// Node: rejectUnauthorized. false accepts any certificate for any host:
+  /// for tests only. A warning goes to stderr once per process.
+  bool rejectUnauthorized = true;
+};
+
+/// Node ws: the options of new WebSocketServer(options), and of the https
+/// server under it.
+struct ServerOptions : ConnectionLimits {
+  /// Turn websocketpp's own connection and error log on (stdout/stderr).
+  bool log = false;
+  /// TLS (Node: https.createServer({cert, key})): with both set, the server
+  /// speaks only TLS on its port: https:// through onrequest and wss://
+  /// sockets. PEM files; certFile may carry the chain after the certificate,
+  /// or chainFile may hold it. TLS 1.2 or later, no compression.
+  std::string certFile;
+  std::string keyFile;
+  std::string chainFile;
+
+  /// A socket whose bufferedAmount is already over this when send() or
+  /// broadcast() adds a message (a client that does not read) is closed
+  /// with 1008 (Policy Violation); the message is dropped. 0: no limit.
+  std::uint64_t maxBufferedAmount = 16 * 1024 * 1024;
+  /// Origins allowed to upgrade, such as "https://chat.example.com"
+  /// (compared without regard to case). Empty: any. A request with another
+  /// Origin gets 403; one without Origin (not from a browser) is allowed.
+  std::vector<std::string> allowedOrigins;
+  /// Past this many open sockets (and upgrades under way), new upgrades get
+  /// 503 and the open sockets are left alone. 0: no limit.
+  std::size_t maxConnections = 0;
+};
+
+/// Node ws: the options of socket.send(data, options).
+struct SendOptions {
+  /// Send the bytes as a binary frame (else a text frame, which must be
+  /// UTF-8).
+  bool binary = false;
+};
+
+} // namespace ws
