@@ -4,10 +4,8 @@
 // SPDX-License-Identifier: MIT
 #include <ws/websocket.hpp>
 
-#include <cstdlib>
 #include <iostream>
 #include <string>
-#include <thread>
 
 static const char usage[] =
     "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE]\n"
@@ -41,35 +39,45 @@ int main(int argc, char **argv) {
     }
   }
 
+  // JS: const lines = readline.createInterface({ input: process.stdin });
+  ws::ReadLine lines;
   // JS: if (nick === undefined) {
   if (!has_nick) {
     // JS: process.stderr.write("Enter your nickname: ");
     std::cerr << "Enter your nickname: " << std::flush;
-    // JS: nick = (await lines.next()).value ?? "";
-    std::getline(std::cin, nick);
   }
   try {
     // JS: socket = new WebSocket(url, [], options);
     ws::WebSocket socket(url, {}, options);
+    // JS: lines.pause();
+    lines.pause();
     // JS: socket.onmessage = (event) => {
     socket.onmessage = [&](const ws::MessageEvent &event) {
       // JS: console.log(String(event.data));
       std::cout << event.data << std::endl;
     };
-    // JS: socket.onopen = async () => {
+    // JS: socket.onopen = () => {
     socket.onopen = [&](const ws::Event &) {
-      // C++ only: the terminal is read on a thread of its own, as JS's
-      // for-await does on the loop; send() and close() are safe from any
-      // thread.
-      std::thread([&socket, nick] {
-        std::string line;
-        // JS: for await (const line of lines)
-        while (std::getline(std::cin, line))
-          // JS: socket.send(nick + ": " + line);
-          socket.send(nick + ": " + line);
-        // JS: socket.close(1000);
-        socket.close(1000);
-      }).detach();
+      // JS: lines.resume();
+      lines.resume();
+    };
+    // JS: lines.on("line", (line) => {
+    lines.online = [&](const std::string &line) {
+      // JS: if (nick === undefined) {
+      if (!has_nick) {
+        // JS: nick = line;
+        nick = line;
+        has_nick = true;
+        // JS: return;
+        return;
+      }
+      // JS: socket.send(nick + ": " + line);
+      socket.send(nick + ": " + line);
+    };
+    // JS: lines.on("close", () => {
+    lines.onclose = [&] {
+      // JS: socket.close(1000);
+      socket.close(1000);
     };
     // JS: socket.onerror = (event) => {
     socket.onerror = [&](const ws::ErrorEvent &event) {
@@ -79,15 +87,16 @@ int main(int argc, char **argv) {
     int status = 1;
     // JS: socket.onclose = (event) => {
     socket.onclose = [&](const ws::CloseEvent &event) {
+      // JS: lines.close();
+      lines.close();
       // JS: resolve(event.wasClean ? 0 : 1);
       status = event.wasClean ? 0 : 1;
     };
-    // C++ only: Node (and a browser) runs its event loop by itself.
+    // C++ only: Node (and a browser) runs its event loop by itself. A line
+    // that is not UTF-8 makes send() throw SyntaxError (a JS string is
+    // always UTF-8): the loop reports it on stderr and goes on.
     ws::run();
-    // C++ only: the reader thread may still wait on the terminal; leave
-    // without destroying the socket it uses.
-    std::cout.flush();
-    std::_Exit(status);
+    return status;
   } catch (const std::exception &e) { // a bad URL or CA file
     std::cerr << "chat_client: " << e.what() << "\n";
     return 2;

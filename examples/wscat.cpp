@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <iostream>
 #include <string>
-#include <thread>
 #include <vector>
 
 static const char usage[] =
@@ -71,30 +70,25 @@ int main(int argc, char **argv) {
   }
   try {
     ws::WebSocket socket(url, protocols, options);
+    // The terminal is read on the loop, once the socket is open.
+    ws::ReadLine lines;
+    lines.pause();
+    lines.online = [&](const std::string &line) { socket.send(line); };
+    lines.onclose = [&] { socket.close(1000); };
     socket.onopen = [&](const ws::Event &) {
       std::cout << "open "
                 << (socket.protocol().empty() ? "-" : socket.protocol())
                 << std::endl;
-      if (echo)
-        return;
-      // The terminal is read on a thread of its own; send() and close() are
-      // safe from any thread.
-      std::thread([&socket] {
-        std::string line;
-        while (std::getline(std::cin, line))
-          socket.send(line);
-        socket.close(1000);
-      }).detach();
+      if (!echo)
+        lines.resume();
     };
     socket.onmessage = [&](const ws::MessageEvent &event) {
       if (event.isBinary)
         std::cout << "message binary " << hex(event.data) << std::endl;
       else
         std::cout << "message text " << one_line(event.data) << std::endl;
-      if (echo && event.isBinary)
-        socket.send(event.binary());
-      else if (echo)
-        socket.send(event.data);
+      if (echo)
+        socket.send(event.data, {event.isBinary});
     };
     socket.onerror = [](const ws::ErrorEvent &event) {
       std::cout << "error " << one_line(event.message) << std::endl;
@@ -105,12 +99,12 @@ int main(int argc, char **argv) {
                 << (event.wasClean ? "true" : "false") << " "
                 << one_line(event.reason) << std::endl;
       status = event.wasClean ? 0 : 1;
+      lines.close();
     };
+    // A typed line that is not UTF-8 makes send() throw SyntaxError: the
+    // loop reports it on stderr and goes on.
     ws::run();
-    // The reader thread may still wait on the terminal: leave without
-    // destroying the socket it uses.
-    std::cout.flush();
-    std::_Exit(status);
+    return status;
   } catch (const std::exception &e) { // a bad URL or CA file
     std::cerr << "wscat: " << e.what() << "\n";
     return 2;

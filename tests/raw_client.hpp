@@ -286,4 +286,130 @@ private:
   bool writing_ = false;
 };
 
+/// Frames as a client sends them (masked), from raw bytes.
+inline std::vector<Frame> client_frames(const std::string &bytes) {
+  std::vector<Frame> out;
+  std::size_t at = 0;
+  auto byte = [&](std::size_t i) {
+    return static_cast<unsigned char>(bytes[i]);
+  };
+  while (at + 2 <= bytes.size()) {
+    Frame f;
+    f.opcode = byte(at) & 0x0F;
+    const bool masked = byte(at + 1) & 0x80;
+    std::uint64_t n = byte(at + 1) & 0x7F;
+    std::size_t head = 2;
+    if (n >= 126) {
+      const std::size_t ext = n == 126 ? 2 : 8;
+      if (at + 2 + ext > bytes.size())
+        break;
+      n = 0;
+      for (std::size_t i = 0; i < ext; ++i)
+        n = (n << 8) | byte(at + 2 + i);
+      head += ext;
+    }
+    const std::size_t key = at + head;
+    if (masked)
+      head += 4;
+    if (at + head + n > bytes.size())
+      break;
+    for (std::size_t i = 0; i < n; ++i)
+      f.payload +=
+          masked
+              ? static_cast<char>(bytes[at + head + i] ^ bytes[key + (i & 3)])
+              : bytes[at + head + i];
+    out.push_back(f);
+    at += head + static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
+/// The 101 answer to an upgrade request (RFC 6455 4.2.2).
+inline std::string upgrade_for(const std::string &request) {
+  const std::string name = "Sec-WebSocket-Key: ";
+  const auto at = request.find(name) + name.size();
+  std::string key = request.substr(at, request.find("\r\n", at) - at) +
+                    "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+  unsigned char digest[20];
+  websocketpp::sha1::calc(key.data(), key.size(), digest);
+  return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+         "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+         websocketpp::base64_encode(digest, 20) + "\r\n\r\n";
+}
+
+/// A server written by hand, on the loop: it answers the upgrade with a
+/// correct 101 and `script`, then records what the client sends. With
+/// `drop`, it closes TCP right after the script; else when the client has
+/// sent a close frame.
+struct MisbehavingServer {
+  asio::ip::tcp::acceptor acceptor{ws::detail::loop().ctx,
+                                   {asio::ip::make_address("127.0.0.1"), 0}};
+  std::shared_ptr<asio::ip::tcp::socket> peer;
+  std::shared_ptr<std::string> received = std::make_shared<std::string>();
+  std::string script;
+  bool drop = false;
+
+  MisbehavingServer(std::string s, bool d) : script(std::move(s)), drop(d) {
+    acceptor.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
+      if (ec)
+        return;
+      peer = std::make_shared<asio::ip::tcp::socket>(std::move(s));
+      auto buf = std::make_shared<asio::streambuf>();
+      asio::async_read_until(
+          *peer, *buf, "\r\n\r\n",
+          [this, buf](asio::error_code ec, std::size_t n) {
+            if (ec)
+              return;
+            const std::string request(asio::buffers_begin(buf->data()),
+                                      asio::buffers_begin(buf->data()) + n);
+            auto out =
+                std::make_shared<std::string>(upgrade_for(request) + script);
+            asio::async_write(*peer, asio::buffer(*out),
+                              [p = peer, out, r = received,
+                               d = drop](asio::error_code, std::size_t) {
+                                if (d)
+                                  p->close();
+                                else
+                                  record(p, r);
+                              });
+          });
+    });
+  }
+  ~MisbehavingServer() {
+    asio::error_code ignored;
+    acceptor.close(ignored);
+    if (peer)
+      peer->close(ignored);
+  }
+  /// Reads until the client's close frame, then closes TCP.
+  static void record(std::shared_ptr<asio::ip::tcp::socket> p,
+                     std::shared_ptr<std::string> into) {
+    auto buf = std::make_shared<std::array<char, 4096>>();
+    p->async_read_some(asio::buffer(*buf),
+                       [p, into, buf](asio::error_code ec, std::size_t n) {
+                         if (ec)
+                           return;
+                         into->append(buf->data(), n);
+                         for (const auto &f : client_frames(*into))
+                           if (f.opcode == opcode::CLOSE) {
+                             asio::error_code ignored;
+                             p->close(ignored);
+                             return;
+                           }
+                         record(p, into);
+                       });
+  }
+  std::string url() const {
+    return "ws://127.0.0.1:" +
+           std::to_string(acceptor.local_endpoint().port()) + "/";
+  }
+  /// The client's close frame, if it sent one.
+  std::optional<Frame> close_frame() const {
+    for (const auto &f : client_frames(*received))
+      if (f.opcode == opcode::CLOSE)
+        return f;
+    return std::nullopt;
+  }
+};
+
 } // namespace test

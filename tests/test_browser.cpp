@@ -2,7 +2,7 @@
 // ws::Server, driven by tests/interop/browser.js. Run through
 // tests/interop/run.sh, which skips it without node or chromium.
 // SPDX-License-Identifier: MIT
-#include "support.hpp"
+#include "raw_client.hpp"
 #if WS_TLS
 #include "tls_certs.hpp"
 #endif
@@ -63,6 +63,88 @@ window.result = new Promise((resolve) => {
         R"({"protocol":"chat.v1","code":4321,"reason":"bye from C++",)"
         R"("wasClean":true})");
   CHECK(browser.wait(std::chrono::seconds(30)) == 0);
+}
+
+TEST_CASE("Chromium and ws::WebSocket report a server's misbehaviour alike") {
+  // The page comes from a ws::Server; its socket goes to a server scripted
+  // by hand (tests/raw_client.hpp), and so does one of ours.
+  struct Case {
+    const char *what;
+    std::string script;
+    const char *events; // the page's, and ours
+  };
+  using namespace test::opcode;
+  const std::vector<Case> cases = {
+      {"TCP dropped after a message", test::frame(TEXT, "hi", true, 0, false),
+       "open,message hi,close 1006 false"},
+      {"TCP dropped inside a frame",
+       test::frame(TEXT, "hi", true, 0, false) +
+           test::frame(TEXT, "cut short", true, 0, false).substr(0, 5),
+       "open,message hi,close 1006 false"},
+      {"a close frame with code 1005",
+       test::frame(CLOSE, test::close_payload(1005), true, 0, false),
+       "open,error,close 1006 false"},
+      {"a close frame with a one-byte body",
+       test::frame(CLOSE, std::string(1, '\x03'), true, 0, false),
+       "open,error,close 1006 false"},
+      {"a valid close frame",
+       test::frame(CLOSE, test::close_payload(4000, "bye"), true, 0, false),
+       "open,close 4000 true"},
+  };
+  for (const auto &c : cases) {
+    INFO(c.what);
+    const bool drop = std::string(c.what).rfind("TCP", 0) == 0;
+    test::MisbehavingServer for_page(c.script, drop);
+    ws::Server pages;
+    pages.onrequest = [&](const ws::Request &, ws::Response &res) {
+      res.setHeader("Content-Type", "text/html");
+      res.body = R"(<!DOCTYPE html><script>
+window.result = new Promise((resolve) => {
+  const events = [];
+  const socket = new WebSocket(")" +
+                 for_page.url() + R"(");
+  socket.onopen = () => events.push("open");
+  socket.onmessage = (e) => events.push("message " + e.data);
+  socket.onerror = () => events.push("error");
+  socket.onclose = (e) => {
+    events.push(`close ${e.code} ${e.wasClean}`);
+    resolve(events.join(","));
+  };
+});
+</script>)";
+    };
+    pages.listen(0, "127.0.0.1");
+    std::string seen;
+    {
+      test::Process browser(
+          {"/usr/bin/env", "node", browser_js(), "eval",
+           "http://127.0.0.1:" + std::to_string(pages.port()) + "/",
+           "window.result"});
+      test::LoopThread loop;
+      seen = browser.read_line(std::chrono::seconds(60));
+      CHECK(browser.wait(std::chrono::seconds(30)) == 0);
+    }
+    CHECK(seen == "\"" + std::string(c.events) + "\"");
+
+    test::MisbehavingServer for_us(c.script, drop);
+    ws::WebSocket socket(for_us.url());
+    std::vector<std::string> ours;
+    socket.onopen = [&](const ws::Event &) { ours.push_back("open"); };
+    socket.onmessage = [&](const ws::MessageEvent &e) {
+      ours.push_back("message " + e.data);
+    };
+    socket.onerror = [&](const ws::ErrorEvent &) { ours.push_back("error"); };
+    socket.onclose = [&](const ws::CloseEvent &e) {
+      ours.push_back("close " + std::to_string(e.code) +
+                     (e.wasClean ? " true" : " false"));
+    };
+    test::wait_until(
+        [&] { return socket.readyState() == ws::WebSocket::CLOSED; });
+    std::string joined;
+    for (const auto &e : ours)
+      joined += (joined.empty() ? "" : ",") + e;
+    CHECK(joined == c.events);
+  }
 }
 
 #if WS_TLS

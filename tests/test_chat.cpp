@@ -25,6 +25,15 @@ TEST_CASE("two chat_clients chat through chat_server") {
 
   test::Process ann({test::env("CHAT_CLIENT"), url, "--nick", "ann"});
   CHECK(ann.read_line() == "Welcome to the chat room.");
+  // Without --nick, the first line typed is the nickname.
+  test::Process cy({test::env("CHAT_CLIENT"), url});
+  CHECK(cy.read_line() == "Welcome to the chat room.");
+  cy.write_line("cy");
+  cy.write_line("hi all");
+  CHECK(ann.read_line() == "cy: hi all");
+  CHECK(cy.read_line() == "cy: hi all");
+  cy.close_stdin();
+  CHECK(cy.wait() == 0);
   test::Process bob({test::env("CHAT_CLIENT"), url, "--nick", "bob"});
   CHECK(bob.read_line() == "Welcome to the chat room.");
 
@@ -34,6 +43,12 @@ TEST_CASE("two chat_clients chat through chat_server") {
   bob.write_line("hi ann \xe2\x9c\x8c");
   CHECK(bob.read_line() == "bob: hi ann \xe2\x9c\x8c");
   CHECK(ann.read_line() == "bob: hi ann \xe2\x9c\x8c");
+  // A typed line that is not UTF-8 cannot be a text message: said on
+  // stderr, and the chat goes on.
+  ann.write_line("caf\xe9");
+  ann.write_line("still chatting");
+  CHECK(ann.read_line() == "ann: still chatting");
+  CHECK(bob.read_line() == "ann: still chatting");
 
   // End of input: close with 1000, exit 0 after the close event.
   ann.close_stdin();

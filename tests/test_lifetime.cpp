@@ -76,8 +76,8 @@ TEST_CASE("run() returns after Server::close() with sockets open, opening "
   for (int i = 0; i < 6; ++i)
     clients.push_back(std::make_unique<WebSocket>(test::local_url(server)));
   wait_until([&] { return accepted.size() == 6; });
-  clients[0]->close();               // closing when the server closes
-  clients[1].reset();                // gone
+  clients[0]->close(); // closing when the server closes
+  clients[1].reset();  // gone
   clients.push_back(std::make_unique<WebSocket>(test::local_url(server)));
   server.close(); // the seventh is still opening
   run_must_return();

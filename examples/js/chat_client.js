@@ -38,13 +38,10 @@ async function main(argv) {
     }
   }
 
-  // JS only: the terminal's lines, one at a time.
-  const lines = readline.createInterface({ input: process.stdin })[
-    Symbol.asyncIterator]();
+  const lines = readline.createInterface({ input: process.stdin });
   // Page: const nick = prompt("Enter your nickname");
   if (nick === undefined) {
     process.stderr.write("Enter your nickname: ");
-    nick = (await lines.next()).value ?? "";
   }
   let socket;
   try {
@@ -54,23 +51,34 @@ async function main(argv) {
     process.stderr.write(`chat_client: ${e.message}\n`);
     return 2;
   }
+  // The terminal waits until the socket is open (send() would throw).
+  lines.pause();
   // Page: socket.onmessage = (event) => {
   socket.onmessage = (event) => {
     // Page: line.textContent = event.data; input.before(line);
     console.log(String(event.data));
   };
-  socket.onopen = async () => {
-    // Page: input.onchange = () => {
-    for await (const line of lines)
-      // Page: socket.send(nick + ": " + input.value);
-      socket.send(nick + ": " + line);
-    socket.close(1000);
+  socket.onopen = () => {
+    lines.resume();
   };
+  // Page: input.onchange = () => {
+  lines.on("line", (line) => {
+    if (nick === undefined) {
+      nick = line;
+      return;
+    }
+    // Page: socket.send(nick + ": " + input.value);
+    socket.send(nick + ": " + line);
+  });
+  lines.on("close", () => {
+    socket.close(1000);
+  });
   socket.onerror = (event) => {
     process.stderr.write(`chat_client: ${event.message}\n`);
   };
   return new Promise((resolve) => {
     socket.onclose = (event) => {
+      lines.close();
       resolve(event.wasClean ? 0 : 1);
     };
   });

@@ -6,5 +6,7 @@
 #include "errors.hpp"
 #include "event_loop.hpp"
 #include "events.hpp"
+#include "options.hpp"
+#include "readline.hpp"
 #include "server.hpp"
 #include "web_socket.hpp"

@@ -66,10 +66,8 @@ inline void Core::send(int opcode, const char *data, std::size_t size) {
   if (loop().ctx.get_executor().running_in_this_thread())
     queue(msg, size);
   else
-    asio::post(loop().ctx,
-               [core = shared_from_this(), msg = std::move(msg), size] {
-                 core->queue(msg, size);
-               });
+    asio::post(loop().ctx, [core = shared_from_this(), msg = std::move(msg),
+                            size] { core->queue(msg, size); });
 }
 
 /// close() steps 3-5, and the server's own close: code 0 sends a close frame
@@ -96,8 +94,8 @@ inline void Core::start_client() {
     return;
   }
   websocketpp::lib::error_code ec;
-  auto c = client_endpoint().get_connection(client->parsed.for_websocketpp(),
-                                            ec);
+  auto c =
+      client_endpoint().get_connection(client->parsed.for_websocketpp(), ec);
   if (ec) {
     finish(ec.message(), CloseCode::abnormalClosure, "", false);
     return;
@@ -417,7 +415,7 @@ inline void Core::finish(const std::string &error, std::uint16_t code,
                          const std::string &reason, bool clean) {
   finished = true;
   ready_state = WebSocket::CLOSED;
-  heartbeat.reset(); // cancels the wait
+  heartbeat.reset();              // cancels the wait
   auto keep = shared_from_this(); // the server may let go of us below
   if (!error.empty()) {
     ErrorEvent e;

@@ -263,16 +263,16 @@ public:
     static const BufferedCounter uncounted =
         std::make_shared<std::atomic<std::uint64_t>>(0);
     auto frame =
-        make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
-                   data, size, false, uncounted, 0);
+        make_frame(static_cast<websocketpp::frame::opcode::value>(opcode), data,
+                   size, false, uncounted, 0);
     Core::on_loop([self = shared_from_this(), frame = std::move(frame), size] {
       for (const auto &s : self->sockets) {
         Core &c = *s.second.core_;
         if (c.ready_state.load() == WebSocket::OPEN)
-          c.queue(share_frame(frame, size,
-                              BufferedCounter(c.counters,
-                                              &c.counters->buffered)),
-                  size);
+          c.queue(
+              share_frame(frame, size,
+                          BufferedCounter(c.counters, &c.counters->buffered)),
+              size);
       }
     });
   }

@@ -113,7 +113,7 @@ inline void Server::broadcast(std::string_view text) {
 
 inline void Server::broadcast(const Binary &data) {
   core_->broadcast(websocketpp::frame::opcode::binary,
-                  reinterpret_cast<const char *>(data.data()), data.size());
+                   reinterpret_cast<const char *>(data.data()), data.size());
 }
 
 inline void Server::close() { core_->close(); }

@@ -148,7 +148,7 @@ inline void WebSocket::send(std::string_view data, SendOptions options) {
 
 inline void WebSocket::send(const Binary &data) {
   core_->send(websocketpp::frame::opcode::binary,
-             reinterpret_cast<const char *>(data.data()), data.size());
+              reinterpret_cast<const char *>(data.data()), data.size());
 }
 
 inline void WebSocket::close() { core_->request_close(0, {}); }
