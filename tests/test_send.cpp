@@ -2,6 +2,7 @@
 // bufferedAmount, and the spec's rules for CONNECTING, CLOSING and CLOSED.
 // SPDX-License-Identifier: MIT
 #include "support.hpp"
+#include <random>
 
 using test::wait_until;
 
@@ -121,4 +122,23 @@ TEST_CASE("text that is not UTF-8 throws SyntaxError; as Binary it goes") {
   socket.send(ws::Binary{0xff, 0xc3});
   wait_until([&] { return r.messages.size() == 1; });
   CHECK(r.messages[0].binary() == ws::Binary{0xff, 0xc3});
+}
+
+TEST_CASE("the UTF-8 check agrees with websocketpp's validator") {
+  // valid_utf8() skips ASCII eight bytes at a time: random strings around
+  // every alignment, mostly ASCII with a few high bytes, against the
+  // byte-by-byte validator.
+  std::mt19937 random(6455);
+  const char pieces[][5] = {
+      "a",    "\xC3\xA9", "\xE2\x9C\x8C", "\xF0\x9F\x98\x80",
+      "\xFF", "\xC3",     "\x80",         "\xED\xA0\x80"};
+  for (int n = 0; n < 20000; ++n) {
+    std::string s;
+    const int length = static_cast<int>(random() % 40);
+    for (int i = 0; i < length; ++i)
+      s += random() % 6 ? "x" : pieces[random() % 8];
+    INFO(n);
+    REQUIRE(ws::detail::valid_utf8(s) ==
+            websocketpp::utf8_validator::validate(s));
+  }
 }

@@ -508,7 +508,7 @@ struct Options {
   int clients = 1000;
   std::vector<int> broadcast_series{100, 1000, 5000, 10000};
   std::vector<int> idle_series{1000, 5000, 10000, 20000};
-  bool scaling = true, tls = true;
+  bool scaling = true, tls = true, shapes = true;
   std::string cert, key;
 };
 
@@ -652,6 +652,7 @@ int main(int argc, char **argv) {
     if (f == "--quick") { // the test suite's smoke run
       o.broadcast_series = {10, 20};
       o.idle_series = {10, 20};
+      o.shapes = false;
     } else if (f == "--no-scaling") {
       o.scaling = false;
     } else if (f == "--no-tls") {
@@ -743,6 +744,13 @@ int main(int argc, char **argv) {
     return !flag.count("only") || flag["only"] == name;
   };
   Shape echo{100, 16, false, 32};
+  // For profiling one shape: --only echo --conns N --in-flight N --size N.
+  if (flag.count("conns"))
+    echo.conns = std::stoi(flag["conns"]);
+  if (flag.count("in-flight"))
+    echo.in_flight = std::stoul(flag["in-flight"]);
+  if (flag.count("size"))
+    echo.size = std::stoul(flag["size"]);
   if (want("echo")) {
     auto e = measure(kinds, echo, o, pin);
     out << row("echo 100 x 16 x 32 B: messages/s", e, &Figures::rate, 0);
@@ -782,6 +790,37 @@ int main(int argc, char **argv) {
     show("idle memory per connection, " + std::to_string(o.idle) +
              " open (KiB)",
          idle, &Figures::kib, 1);
+
+  if (o.shapes && (!flag.count("only") || want("shapes"))) {
+    // A second way of measuring: the same servers under other loads (no
+    // pipelining, many connections, deeper pipelines, larger and binary
+    // messages, larger broadcasts), so no figure rests on one generator's
+    // shape alone.
+    Options few = o;
+    few.runs = std::min(o.runs, 3);
+    out << "\nOther shapes (medians of " << few.runs
+        << " runs; conns x in flight x size):\n\n"
+        << header(kinds, "scenario");
+    const std::vector<std::pair<std::string, Shape>> shapes = {
+        {"echo 10 x 1 x 32 B", {10, 1, false, 32}},
+        {"echo 1000 x 4 x 32 B", {1000, 4, false, 32}},
+        {"echo 100 x 64 x 32 B", {100, 64, false, 32}},
+        {"echo 100 x 16 x 1 KiB text", {100, 16, false, 1024}},
+        {"echo 100 x 16 x 4 KiB binary", {100, 16, true, 4096}},
+        {"broadcast 1 KiB to 1000", {1001, 16, false, 1024, true}},
+    };
+    for (const auto &[label, shape] : shapes) {
+      auto all = measure(kinds, shape, few, pin);
+      const bool bc = shape.chat;
+      out << row(label + (bc ? ": deliveries/s" : ": messages/s"), all,
+                 &Figures::rate, 0);
+      out << row(label + (bc ? ": CPU per delivery (us)"
+                             : ": CPU per "
+                               "message (us)"),
+                 all, &Figures::cpu_us, 2);
+      std::cerr << "bench: " << label << " done\n";
+    }
+  }
 
   if (o.scaling && !flag.count("only")) {
     // Fewer runs: the series shows how cost grows, not small differences.

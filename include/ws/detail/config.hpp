@@ -20,19 +20,18 @@
 #include "../options.hpp"
 #include "socket.hpp"
 
-#include <memory>
-
 namespace ws::detail {
 
 class Core;
 
 /// What every websocketpp connection carries for us (websocketpp makes it a
-/// base of its connection class): the way back to the socket's core. Weak,
-/// so the connection never keeps a socket alive; held here rather than in
-/// each handler, so the handlers capture nothing and websocketpp stores them
-/// without a heap block of their own.
+/// base of its connection class): the way back to the socket's core, so the
+/// handlers need capture no more than the connection itself and websocketpp
+/// stores them without a heap block of their own. A plain pointer, read and
+/// cleared on the loop thread only: a core is only ever destroyed there, and
+/// clears it then (see Core::~Core).
 struct ConnectionBase {
-  std::weak_ptr<Core> core;
+  Core *core = nullptr;
 };
 
 /// websocketpp's stock asio config with its locks and strands removed: every

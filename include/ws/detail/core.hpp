@@ -36,6 +36,7 @@ protected:
 
 /// What only a client socket has: a server's sockets do without it.
 struct ClientState {
+  std::string url; // serialized, for url()
   Url parsed;
   std::vector<std::string> offered; // the subprotocols asked for
   bool verify = true;               // check the server's certificate
@@ -61,8 +62,10 @@ struct Listener {
 
 /// One connection. Every ws::WebSocket handle holds it, so it lives as long
 /// as any handle does, on any thread; websocketpp's connection only reaches
-/// it weakly (ConnectionBase), and it holds that connection until the close
-/// event has fired.
+/// it through a plain pointer (ConnectionBase) that the core clears when it
+/// goes, and the core holds that connection until the close event has fired.
+/// It is destroyed on the loop thread only: a handle let go on another
+/// thread hands its reference to the loop.
 ///
 /// Threads: the atomics and the fields written before readyState leaves
 /// CONNECTING may be read from any thread; everything else belongs to the
@@ -71,12 +74,12 @@ struct Listener {
 class Core : public std::enable_shared_from_this<Core> {
 public:
   explicit Core(bool server) : is_server(server) {}
+  ~Core();
   Core(const Core &) = delete;
   Core &operator=(const Core &) = delete;
 
   // Written before readyState leaves CONNECTING, constant afterwards.
   const bool is_server;
-  std::string url;
   std::string protocol;
   std::string extensions;
   ConnectionLimits limits;
@@ -121,6 +124,9 @@ public:
   /// The last handle went: close with 1001 (or fail a connection still
   /// opening) and let the handlers go.
   static void handles_gone(std::shared_ptr<Core> core);
+  /// A handle let go of its reference: on another thread than the loop's,
+  /// the loop lets go of it (a core is destroyed there only).
+  static void release(std::shared_ptr<Core> core);
 
   // What the handles ask for.
   void send(int opcode, const char *data, std::size_t size);
@@ -151,13 +157,5 @@ public:
   void fire_error(const std::string &message);
   void fire_close(std::uint16_t code, const std::string &reason, bool clean);
 };
-
-/// The core behind a websocketpp connection handle, if both still live.
-inline std::shared_ptr<Core> core_of(const Hdl &h) {
-  auto c = h.lock();
-  if (!c)
-    return nullptr;
-  return static_cast<Connection *>(c.get())->core.lock();
-}
 
 } // namespace ws::detail

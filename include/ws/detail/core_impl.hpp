@@ -22,6 +22,18 @@ namespace close_status = websocketpp::close::status;
 /// pings in one read (Autobahn 2.10) all get theirs.
 constexpr std::uint64_t max_queued_pongs = 16;
 
+inline Core::~Core() {
+  // The connection outlives us (its socket was let go while it closes):
+  // its handlers must not find us.
+  if (con)
+    con->core = nullptr;
+}
+
+inline void Core::release(std::shared_ptr<Core> core) {
+  if (core && !on_loop_thread())
+    asio::post(loop().ctx, [core = std::move(core)] {});
+}
+
 inline void Core::handles_gone(std::shared_ptr<Core> core) {
   unsigned short s = core->ready_state.load();
   while ((s == WebSocket::CONNECTING || s == WebSocket::OPEN) &&
@@ -61,7 +73,7 @@ inline void Core::send(int opcode, const char *data, std::size_t size) {
   }
   auto msg = make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
                         data, size, !is_server,
-                        BufferedCounter(counters, &counters->buffered));
+                        BufferedCounter(counters, &counters->buffered), size);
   // On the loop (a handler answering), straight in; else posted to it.
   if (loop().ctx.get_executor().running_in_this_thread())
     queue(msg, size);
@@ -120,31 +132,33 @@ inline void Core::start_client() {
 
 inline void Core::attach(const ConnectionPtr &c) {
   con = c;
-  c->core = shared_from_this();
-  // Each handler finds its core through the connection, so none captures
-  // anything: std::function keeps them without allocating.
-  c->set_open_handler([](Hdl h) {
-    if (auto s = core_of(h))
+  c->core = this;
+  // Each handler finds its core through its own connection, which owns the
+  // handler and so outlives every call of it. A plain pointer is all they
+  // capture: std::function keeps them without allocating.
+  Connection *raw = c.get();
+  c->set_open_handler([raw](Hdl) {
+    if (Core *s = raw->core)
       s->handle_open();
   });
-  c->set_message_handler([](Hdl h, MessagePtr msg) {
-    if (auto s = core_of(h))
+  c->set_message_handler([raw](Hdl, MessagePtr msg) {
+    if (Core *s = raw->core)
       s->handle_message(msg);
   });
-  c->set_close_handler([](Hdl h) {
-    if (auto s = core_of(h))
+  c->set_close_handler([raw](Hdl) {
+    if (Core *s = raw->core)
       s->handle_close();
   });
-  c->set_fail_handler([](Hdl h) {
-    if (auto s = core_of(h))
+  c->set_fail_handler([raw](Hdl) {
+    if (Core *s = raw->core)
       s->handle_fail();
   });
-  c->set_ping_handler([](Hdl h, std::string payload) {
-    auto s = core_of(h);
+  c->set_ping_handler([raw](Hdl, std::string payload) {
+    Core *s = raw->core;
     return s && s->answer_ping(payload);
   });
-  c->set_pong_handler([](Hdl h, std::string) {
-    if (auto s = core_of(h))
+  c->set_pong_handler([raw](Hdl, std::string) {
+    if (Core *s = raw->core)
       s->awaiting_pong = false;
   });
 }
@@ -243,6 +257,20 @@ inline void Core::queue(const MessagePtr &msg, std::size_t size) {
     counters->buffered.fetch_add(size);
 }
 
+/// websocketpp keeps the upgrade request and its answer, headers and all,
+/// for the connection's life, though nothing reads them once it is open
+/// (a server has made its ws::Request, a client has read the answer's
+/// subprotocol): about a kilobyte an idle connection need not hold. They
+/// are members websocketpp shows us only as const, not const objects, so
+/// emptying them is defined; it happens in the open handler, after which
+/// websocketpp only reads frames.
+inline void forget_handshake(Connection &c) {
+  using Request = websocketpp::http::parser::request;
+  using Response = websocketpp::http::parser::response;
+  const_cast<Request &>(c.get_request()) = Request();
+  const_cast<Response &>(c.get_response()) = Response();
+}
+
 inline void Core::handle_open() {
   // websocketpp accepts any subprotocol and extension the server names; a
   // browser fails the connection unless the server chose one it offered
@@ -271,6 +299,7 @@ inline void Core::handle_open() {
     return;
   }
   protocol = chosen;
+  forget_handshake(*con);
   asio::error_code ignored;
   con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
   unsigned short expected = WebSocket::CONNECTING;
@@ -433,7 +462,7 @@ inline void Core::finish(const std::string &error, std::uint16_t code,
   // handle to this socket they hold (JS's garbage collector would).
   drop_handlers();
   if (con)
-    con->core.reset();
+    con->core = nullptr;
   con.reset();
   if (auto s = server.lock())
     s->forget(*this);

@@ -5,16 +5,22 @@
 
 #include "config.hpp"
 
+#include <atomic>
 #include <exception>
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <thread>
 
 namespace ws::detail {
 
 struct Loop {
   asio::io_context ctx;
   std::function<void(std::exception_ptr)> uncaught;
+  /// The thread inside ws::run() or ws::runUntil(), including the moments
+  /// between two handlers there (a runUntil condition); none when no thread
+  /// runs the loop.
+  std::atomic<std::thread::id> runner{};
   // Declared after ctx so it is destroyed first: it holds ctx's objects.
   std::unique_ptr<ClientEndpoint> client;
 };
@@ -23,6 +29,25 @@ inline Loop &loop() {
   static Loop instance;
   return instance;
 }
+
+/// True on the thread that runs the loop now: nothing else can touch the
+/// loop's objects meanwhile.
+inline bool on_loop_thread() {
+  return loop().runner.load() == std::this_thread::get_id();
+}
+
+/// Marks the calling thread as the loop's while it runs it.
+class RunnerScope {
+public:
+  RunnerScope()
+      : previous_(loop().runner.exchange(std::this_thread::get_id())) {}
+  ~RunnerScope() { loop().runner.store(previous_); }
+  RunnerScope(const RunnerScope &) = delete;
+  RunnerScope &operator=(const RunnerScope &) = delete;
+
+private:
+  std::thread::id previous_;
+};
 
 /// Turns websocketpp's logging off: by default it writes every connection to
 /// stdout and every error to stderr, which a library must not do.

@@ -200,10 +200,12 @@ public:
     WebSocket &socket =
         sockets.emplace(key, WebSocket(std::move(core), WebSocket::Adopt{}))
             .first->second;
-    if (owner->onconnection) {
-      Request req = make_request(con);
+    Request req;
+    if (owner->onconnection)
+      req = make_request(con);
+    forget_handshake(*con);
+    if (owner->onconnection)
       guarded([&] { owner->onconnection(socket, req); });
-    }
   }
 
   void forget(const Core &socket) override { sockets.erase(&socket); }
@@ -269,10 +271,7 @@ public:
       for (const auto &s : self->sockets) {
         Core &c = *s.second.core_;
         if (c.ready_state.load() == WebSocket::OPEN)
-          c.queue(
-              share_frame(frame, size,
-                          BufferedCounter(c.counters, &c.counters->buffered)),
-              size);
+          c.queue(share_frame(frame, size, c.counters), size);
       }
     });
   }

@@ -8,6 +8,7 @@ namespace ws {
 
 inline void run() {
   auto &ctx = detail::loop().ctx;
+  detail::RunnerScope runner;
   ctx.restart();
   ctx.run();
 }
@@ -16,6 +17,7 @@ inline bool runUntil(const std::function<bool()> &done,
                      std::chrono::milliseconds timeout) {
   auto &ctx = detail::loop().ctx;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  detail::RunnerScope runner;
   ctx.restart();
   // The guard keeps run_one_until waiting for work posted from other threads
   // instead of returning at once when the loop is momentarily idle.

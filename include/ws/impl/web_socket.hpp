@@ -52,7 +52,7 @@ inline WebSocket::WebSocket(const std::string &url,
         throw SyntaxError("Failed to construct 'WebSocket': The subprotocol '" +
                           protocols[i] + "' is duplicated.");
   }
-  core_->url = client->parsed.href;
+  client->url = client->parsed.href;
   client->offered = protocols;
   core_->limits = options;
   core_->client = std::move(client);
@@ -90,13 +90,19 @@ inline WebSocket &WebSocket::operator=(const WebSocket &other) {
   bind_handlers();
   if (mine.use_count() && mine->handles.fetch_sub(1) == 1)
     detail::Core::handles_gone(std::move(mine));
+  else
+    detail::Core::release(std::move(mine));
   return *this;
 }
 
 inline WebSocket::~WebSocket() {
   // The socket's own handle (event.target) does not count.
-  if (core_.use_count() && core_->handles.fetch_sub(1) == 1)
+  if (!core_.use_count())
+    return;
+  if (core_->handles.fetch_sub(1) == 1)
     detail::Core::handles_gone(std::move(core_));
+  else
+    detail::Core::release(std::move(core_));
 }
 
 inline void WebSocket::bind_handlers() {
@@ -178,7 +184,10 @@ inline std::uint64_t WebSocket::bufferedAmount() const {
   return core_->counters->buffered.load();
 }
 
-inline const std::string &WebSocket::url() const { return core_->url; }
+inline const std::string &WebSocket::url() const {
+  static const std::string none; // a socket a server accepted
+  return core_->client ? core_->client->url : none;
+}
 
 inline const std::string &WebSocket::protocol() const {
   static const std::string none;
