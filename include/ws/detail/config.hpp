@@ -20,9 +20,12 @@
 #include "../options.hpp"
 #include "socket.hpp"
 
+#include <memory>
+
 namespace ws::detail {
 
 class Core;
+struct Counters;
 
 /// What every websocketpp connection carries for us (websocketpp makes it a
 /// base of its connection class): the way back to the socket's core, so the
@@ -32,6 +35,10 @@ class Core;
 /// clears it then (see Core::~Core).
 struct ConnectionBase {
   Core *core = nullptr;
+  /// The core's counters (see Counters), kept as long as the connection
+  /// and its queue of frames, which give back to them through plain
+  /// pointers.
+  std::shared_ptr<Counters> counters;
 };
 
 /// websocketpp's stock asio config with its locks and strands removed: every

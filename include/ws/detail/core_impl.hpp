@@ -133,6 +133,7 @@ inline void Core::start_client() {
 inline void Core::attach(const ConnectionPtr &c) {
   con = c;
   c->core = this;
+  c->counters = counters;
   // Each handler finds its core through its own connection, which owns the
   // handler and so outlives every call of it. A plain pointer is all they
   // capture: std::function keeps them without allocating.

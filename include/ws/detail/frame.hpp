@@ -112,24 +112,40 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
   return msg;
 }
 
-/// One socket's hold on a frame many sockets send (a broadcast, framed once):
-/// websocketpp gets a MessagePtr of its own to queue and release, pointing
-/// at the shared frame, and its release gives this socket's bytes back.
-template <class Counters>
-MessagePtr share_frame(const MessagePtr &frame, std::size_t size,
-                       std::shared_ptr<Counters> counters) {
+/// A frame many sockets send (a broadcast, framed once), and how many of
+/// them still hold it. The count is plain: sockets take and let go of their
+/// holds on the loop thread only (websocketpp's writes complete there).
+struct SharedFrame {
+  MessagePtr frame;
+  std::size_t holders = 1; // the broadcast's own, until it has gone round
+  void let_go() {
+    if (--holders == 0)
+      delete this;
+  }
+};
+
+/// One socket's hold on a SharedFrame: websocketpp gets a MessagePtr of its
+/// own to queue and release, pointing at the shared frame; its release gives
+/// this socket's bytes back to bufferedAmount. `buffered` outlives the hold:
+/// the connection that queues it keeps the counters (ConnectionBase).
+inline MessagePtr share_frame(SharedFrame &shared, std::size_t size,
+                              std::atomic<std::uint64_t> &buffered) {
   struct Hold {
-    MessagePtr frame;
-    std::shared_ptr<Counters> counters;
+    SharedFrame *shared;
+    std::atomic<std::uint64_t> *buffered;
     std::size_t size;
-    Hold(const MessagePtr &f, std::shared_ptr<Counters> c, std::size_t n)
-        : frame(f), counters(std::move(c)), size(n) {
-      counters->buffered.fetch_add(size);
+    Hold(SharedFrame &f, std::atomic<std::uint64_t> &b, std::size_t n)
+        : shared(&f), buffered(&b), size(n) {
+      ++shared->holders;
+      buffered->fetch_add(size);
     }
-    ~Hold() { counters->buffered.fetch_sub(size); }
+    ~Hold() {
+      buffered->fetch_sub(size);
+      shared->let_go();
+    }
   };
-  auto hold = std::make_shared<Hold>(frame, std::move(counters), size);
-  return MessagePtr(hold, frame.get()); // shares the hold's lifetime
+  auto hold = std::make_shared<Hold>(shared, buffered, size);
+  return MessagePtr(std::move(hold), shared.frame.get());
 }
 
 } // namespace ws::detail

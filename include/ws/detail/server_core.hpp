@@ -268,11 +268,13 @@ public:
         make_frame(static_cast<websocketpp::frame::opcode::value>(opcode), data,
                    size, false, uncounted, 0);
     Core::on_loop([self = shared_from_this(), frame = std::move(frame), size] {
+      auto *shared = new SharedFrame{frame};
       for (const auto &s : self->sockets) {
         Core &c = *s.second.core_;
         if (c.ready_state.load() == WebSocket::OPEN)
-          c.queue(share_frame(frame, size, c.counters), size);
+          c.queue(share_frame(*shared, size, c.counters->buffered), size);
       }
+      shared->let_go();
     });
   }
 
