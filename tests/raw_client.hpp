@@ -159,6 +159,46 @@ private:
   int fd_ = -1;
 };
 
+/// The whole frames in `bytes` from `at` on, unmasked where they are
+/// masked (a client's); an incomplete last frame is left out.
+inline std::vector<Frame> parse_frames(const std::string &bytes,
+                                       std::size_t at) {
+  std::vector<Frame> out;
+  auto byte = [&](std::size_t i) {
+    return static_cast<unsigned char>(bytes[i]);
+  };
+  while (at + 2 <= bytes.size()) {
+    Frame f;
+    f.fin = byte(at) & 0x80;
+    f.rsv = (byte(at) >> 4) & 7;
+    f.opcode = byte(at) & 0x0F;
+    const bool masked = byte(at + 1) & 0x80;
+    std::uint64_t n = byte(at + 1) & 0x7F;
+    std::size_t head = 2;
+    if (n >= 126) {
+      const std::size_t ext = n == 126 ? 2 : 8;
+      if (at + 2 + ext > bytes.size())
+        break;
+      n = 0;
+      for (std::size_t i = 0; i < ext; ++i)
+        n = (n << 8) | byte(at + 2 + i);
+      head += ext;
+    }
+    const std::size_t key = at + head;
+    if (masked)
+      head += 4;
+    if (at + head + n > bytes.size())
+      break;
+    f.payload = bytes.substr(at + head, static_cast<std::size_t>(n));
+    if (masked)
+      for (std::size_t i = 0; i < f.payload.size(); ++i)
+        f.payload[i] = static_cast<char>(f.payload[i] ^ bytes[key + (i & 3)]);
+    out.push_back(std::move(f));
+    at += head + static_cast<std::size_t>(n);
+  }
+  return out;
+}
+
 /// A raw TCP client on the ws loop, for a ws::Server in the same thread: it
 /// sends the bytes it is told, collects what it reads (unless told not to
 /// read: a peer that stops reading), and notes when the server closes TCP.
@@ -197,37 +237,10 @@ public:
   }
   /// The whole frames received after the response head.
   std::vector<Frame> frames() const {
-    std::vector<Frame> out;
-    std::size_t at = received.find("\r\n\r\n");
+    const std::size_t at = received.find("\r\n\r\n");
     if (at == std::string::npos)
-      return out;
-    at += 4;
-    auto byte = [&](std::size_t i) {
-      return static_cast<unsigned char>(received[i]);
-    };
-    while (at + 2 <= received.size()) {
-      Frame f;
-      f.fin = byte(at) & 0x80;
-      f.rsv = (byte(at) >> 4) & 7;
-      f.opcode = byte(at) & 0x0F;
-      std::uint64_t n = byte(at + 1) & 0x7F;
-      std::size_t head = 2;
-      if (n >= 126) {
-        const std::size_t ext = n == 126 ? 2 : 8;
-        if (at + 2 + ext > received.size())
-          break;
-        n = 0;
-        for (std::size_t i = 0; i < ext; ++i)
-          n = (n << 8) | byte(at + 2 + i);
-        head += ext;
-      }
-      if (at + head + n > received.size())
-        break;
-      f.payload = received.substr(at + head, static_cast<std::size_t>(n));
-      out.push_back(f);
-      at += head + static_cast<std::size_t>(n);
-    }
-    return out;
+      return {};
+    return parse_frames(received, at + 4);
   }
   /// Resets the connection (RST) instead of closing it in order.
   void reset() {
@@ -288,40 +301,7 @@ private:
 
 /// Frames as a client sends them (masked), from raw bytes.
 inline std::vector<Frame> client_frames(const std::string &bytes) {
-  std::vector<Frame> out;
-  std::size_t at = 0;
-  auto byte = [&](std::size_t i) {
-    return static_cast<unsigned char>(bytes[i]);
-  };
-  while (at + 2 <= bytes.size()) {
-    Frame f;
-    f.opcode = byte(at) & 0x0F;
-    const bool masked = byte(at + 1) & 0x80;
-    std::uint64_t n = byte(at + 1) & 0x7F;
-    std::size_t head = 2;
-    if (n >= 126) {
-      const std::size_t ext = n == 126 ? 2 : 8;
-      if (at + 2 + ext > bytes.size())
-        break;
-      n = 0;
-      for (std::size_t i = 0; i < ext; ++i)
-        n = (n << 8) | byte(at + 2 + i);
-      head += ext;
-    }
-    const std::size_t key = at + head;
-    if (masked)
-      head += 4;
-    if (at + head + n > bytes.size())
-      break;
-    for (std::size_t i = 0; i < n; ++i)
-      f.payload +=
-          masked
-              ? static_cast<char>(bytes[at + head + i] ^ bytes[key + (i & 3)])
-              : bytes[at + head + i];
-    out.push_back(f);
-    at += head + static_cast<std::size_t>(n);
-  }
-  return out;
+  return parse_frames(bytes, 0);
 }
 
 /// The 101 answer to an upgrade request (RFC 6455 4.2.2).
