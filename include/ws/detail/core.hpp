@@ -46,8 +46,9 @@ struct ClientState {
 };
 
 /// The two counters a socket's queued frames give back to when written, in
-/// one block: they may outlive the core (websocketpp lets a frame go when it
-/// is done with it).
+/// one block shared by the core and its connection (ConnectionBase): a
+/// frame may outlive the core, since websocketpp lets it go when it is done
+/// with it.
 struct Counters {
   std::atomic<std::uint64_t> buffered{0}; // bytes, for bufferedAmount
   std::atomic<std::uint64_t> pongs{0};    // pongs not yet written
