@@ -472,7 +472,9 @@ inline void Core::finish(const std::string &error, std::uint16_t code,
 template <class E>
 void Core::fire(E &event, std::function<void(const E &)> Core::*handler) {
   // The user let go of every handle: nothing may run (the handlers may
-  // refer to the handle that went). Our caller holds the core meanwhile.
+  // refer to the handle that went). The core outlives this call even so:
+  // the last handle, let go inside a handler, hands its reference to a
+  // posted task (handles_gone), and no other reference ends here.
   if (handles.load() == 0)
     return;
   event.target = &self;
