@@ -14,7 +14,9 @@
 //   broadcast  a chat server relaying one sender's 64 B messages (16 in
 //              flight) to 1,000 clients: deliveries/s and CPU per delivery;
 //              and at a fixed 50 messages/s, each delivery's latency from
-//              send to arrival, p50 and p99
+//              send to arrival, p50 and p99; and 64 B and 1 KiB to 1,000
+//              against websocketpp sending one prepared message to all
+//              (its own way of framing once)
 //   idle       10,000 open connections: the server's memory per connection
 //   scaling    broadcast to 100 ... 10,000 clients, idle 1,000 ... 20,000
 //   tls        ours over ws:// and wss://: echo, large, idle
@@ -778,6 +780,31 @@ int main(int argc, char **argv) {
     out << row("broadcast: server CPU per delivery (us)", b, &Figures::cpu_us,
                3);
   }
+  // websocketpp can frame a broadcast once too (a prepared message sent to
+  // every socket): the fair baseline for our broadcast, which frames once.
+  std::ostringstream once;
+  if (want("broadcast")) {
+    const std::vector<Kind> framed_once = {
+        {"websocketpp prepared",
+         {},
+         with({flag["baseline"]}, {"--chat", "--prepared"}),
+         {}},
+        kinds[1]};
+    once << "\nFraming once, both ways (medians of " << o.runs
+         << " runs): websocketpp sending one prepared message to every "
+            "socket, against ws:\n\n"
+         << header(framed_once, "scenario");
+    for (std::size_t size : {64, 1024}) {
+      Shape chat{o.clients + 1, 16, false, size, true};
+      auto b = measure(framed_once, chat, o, pin);
+      const std::string label = "broadcast " +
+                                (size < 1024 ? "64 B" : std::string("1 KiB")) +
+                                " to " + n;
+      once << row(label + ": deliveries/s", b, &Figures::rate, 0)
+           << row(label + ": CPU per delivery (us)", b, &Figures::cpu_us, 3);
+      std::cerr << "bench: " << label << " framed once done\n";
+    }
+  }
   if (want("timed")) {
     Shape timed{o.clients + 1, 0, false, 64, true, true};
     auto t = measure(kinds, timed, o, pin);
@@ -791,6 +818,7 @@ int main(int argc, char **argv) {
              " open (KiB)",
          idle, &Figures::kib, 1);
 
+  out << once.str();
   if (o.shapes && (!flag.count("only") || want("shapes"))) {
     // A second way of measuring: the same servers under other loads (no
     // pipelining, many connections, deeper pipelines, larger and binary
