@@ -140,7 +140,7 @@ public:
   void beat();
   bool answer_ping(const std::string &payload);
   void send_pong(const std::string &payload);
-  void queue(const MessagePtr &msg, std::size_t size);
+  void queue(MessagePtr msg, std::size_t size);
   void handle_open();
   void handle_message(const MessagePtr &msg);
   void handle_close();

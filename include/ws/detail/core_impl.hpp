@@ -76,10 +76,11 @@ inline void Core::send(int opcode, const char *data, std::size_t size) {
                         BufferedCounter(counters, &counters->buffered), size);
   // On the loop (a handler answering), straight in; else posted to it.
   if (loop().ctx.get_executor().running_in_this_thread())
-    queue(msg, size);
+    queue(std::move(msg), size);
   else
-    asio::post(loop().ctx, [core = shared_from_this(), msg = std::move(msg),
-                            size] { core->queue(msg, size); });
+    asio::post(loop().ctx,
+               [core = shared_from_this(), msg = std::move(msg),
+                size]() mutable { core->queue(std::move(msg), size); });
 }
 
 /// close() steps 3-5, and the server's own close: code 0 sends a close frame
@@ -240,7 +241,7 @@ inline void Core::send_pong(const std::string &payload) {
 /// Hands a framed message to websocketpp, on the loop thread. A peer that has
 /// not taken what is already queued past the limit is closed with 1008 and
 /// the message dropped: one slow reader cannot use up the server's memory.
-inline void Core::queue(const MessagePtr &msg, std::size_t size) {
+inline void Core::queue(MessagePtr msg, std::size_t size) {
   websocketpp::lib::error_code ec =
       websocketpp::error::make_error_code(websocketpp::error::invalid_state);
   const std::uint64_t before = counters->buffered.load() - size;
@@ -250,7 +251,7 @@ inline void Core::queue(const MessagePtr &msg, std::size_t size) {
       begin_close(close_status::policy_violation,
                   "Too much data waiting: the peer is not reading.");
   } else if (con) {
-    ec = con->send(msg);
+    ec = con->send(std::move(msg)); // a reference count less per socket
   }
   // Closed before it could be queued: counted but never sent, as send()
   // does once closing.

@@ -5,6 +5,7 @@
 #include "config.hpp"
 
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -113,14 +114,74 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
 }
 
 /// A frame many sockets send (a broadcast, framed once), and how many of
-/// them still hold it. The count is plain: sockets take and let go of their
-/// holds on the loop thread only (websocketpp's writes complete there).
-struct SharedFrame {
-  MessagePtr frame;
-  std::size_t holders = 1; // the broadcast's own, until it has gone round
+/// them still hold it. Each socket's hold is a shared_ptr control block of
+/// its own (websocketpp queues and releases a MessagePtr per socket); the
+/// blocks come from one arena sized for every socket, so a broadcast to a
+/// thousand sockets allocates twice, not a thousand times (malloc was the
+/// largest cost per recipient under perf). The count is plain: sockets take
+/// and let go of their holds on the loop thread only (websocketpp's writes
+/// complete there).
+class SharedFrame {
+public:
+  SharedFrame(MessagePtr f, std::size_t sockets)
+      : frame(std::move(f)), capacity_(sockets) {}
+  SharedFrame(const SharedFrame &) = delete;
+  SharedFrame &operator=(const SharedFrame &) = delete;
+  ~SharedFrame() { ::operator delete(arena_); }
+
+  const MessagePtr frame;
+
   void let_go() {
-    if (--holders == 0)
+    if (--holders_ == 0)
       delete this;
+  }
+
+  /// Room for one hold's control block, taken with a hold on this frame.
+  /// Every block has the same type, so the first one sizes the arena.
+  void *take(std::size_t size) {
+    ++holders_;
+    if (!arena_) {
+      block_ = (size + alignof(std::max_align_t) - 1) &
+               ~(alignof(std::max_align_t) - 1);
+      arena_ = static_cast<char *>(::operator new(block_ *capacity_));
+    }
+    if (size <= block_ && used_ < capacity_)
+      return arena_ + block_ * used_++;
+    return ::operator new(size); // more holds than sockets: not expected
+  }
+
+  /// A hold's block given back once the hold is destroyed.
+  void give_back(void *block) {
+    const char *p = static_cast<const char *>(block);
+    if (p < arena_ || p >= arena_ + block_ * capacity_)
+      ::operator delete(block);
+    let_go();
+  }
+
+private:
+  char *arena_ = nullptr;
+  std::size_t block_ = 0, capacity_, used_ = 0;
+  std::size_t holders_ = 1; // the broadcast's own, until it has gone round
+};
+
+/// Hands out a SharedFrame's blocks to std::allocate_shared. The block is
+/// given back after the hold in it is destroyed, so the last one may free
+/// the arena.
+template <class T> struct FrameAllocator {
+  using value_type = T;
+  SharedFrame *shared;
+  explicit FrameAllocator(SharedFrame &s) : shared(&s) {}
+  template <class U>
+  FrameAllocator(const FrameAllocator<U> &other) : shared(other.shared) {}
+  T *allocate(std::size_t n) {
+    return static_cast<T *>(shared->take(n * sizeof(T)));
+  }
+  void deallocate(T *p, std::size_t) { shared->give_back(p); }
+  template <class U> bool operator==(const FrameAllocator<U> &o) const {
+    return shared == o.shared;
+  }
+  template <class U> bool operator!=(const FrameAllocator<U> &o) const {
+    return shared != o.shared;
   }
 };
 
@@ -131,20 +192,15 @@ struct SharedFrame {
 inline MessagePtr share_frame(SharedFrame &shared, std::size_t size,
                               std::atomic<std::uint64_t> &buffered) {
   struct Hold {
-    SharedFrame *shared;
     std::atomic<std::uint64_t> *buffered;
     std::size_t size;
-    Hold(SharedFrame &f, std::atomic<std::uint64_t> &b, std::size_t n)
-        : shared(&f), buffered(&b), size(n) {
-      ++shared->holders;
+    Hold(std::atomic<std::uint64_t> &b, std::size_t n) : buffered(&b), size(n) {
       buffered->fetch_add(size);
     }
-    ~Hold() {
-      buffered->fetch_sub(size);
-      shared->let_go();
-    }
+    ~Hold() { buffered->fetch_sub(size); }
   };
-  auto hold = std::make_shared<Hold>(shared, buffered, size);
+  auto hold =
+      std::allocate_shared<Hold>(FrameAllocator<Hold>(shared), buffered, size);
   return MessagePtr(std::move(hold), shared.frame.get());
 }
 

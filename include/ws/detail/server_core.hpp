@@ -268,7 +268,7 @@ public:
         make_frame(static_cast<websocketpp::frame::opcode::value>(opcode), data,
                    size, false, uncounted, 0);
     Core::on_loop([self = shared_from_this(), frame = std::move(frame), size] {
-      auto *shared = new SharedFrame{frame};
+      auto *shared = new SharedFrame(frame, self->sockets.size());
       for (const auto &s : self->sockets) {
         Core &c = *s.second.core_;
         if (c.ready_state.load() == WebSocket::OPEN)
