@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "detail/decl.hpp"
+
 #include <cstdint>
 
 namespace ws {

@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "detail/decl.hpp"
+
 #include <chrono>
 #include <exception>
 #include <functional>
@@ -47,4 +49,6 @@ asio::io_context &ioContext();
 
 } // namespace ws
 
+#ifndef WS_SEPARATE_COMPILATION
 #include "impl/event_loop.hpp"
+#endif

@@ -4,6 +4,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "detail/decl.hpp"
+
 #include <chrono>
 #include <cstddef>
 #include <cstdint>

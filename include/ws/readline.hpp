@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "detail/decl.hpp"
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -46,4 +48,6 @@ private:
 
 } // namespace ws
 
+#ifndef WS_SEPARATE_COMPILATION
 #include "impl/readline.hpp"
+#endif

@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "detail/decl.hpp"
+
 #include "events.hpp"
 #include "options.hpp"
 #include "web_socket.hpp"
@@ -116,4 +118,6 @@ private:
 
 } // namespace ws
 
+#ifndef WS_SEPARATE_COMPILATION
 #include "impl/server.hpp"
+#endif

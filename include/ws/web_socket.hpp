@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "detail/decl.hpp"
+
 #include "events.hpp"
 #include "options.hpp"
 
@@ -217,4 +219,6 @@ WebSocket::ListenerId WebSocket::addEventListener(const std::string &type,
 
 } // namespace ws
 
+#ifndef WS_SEPARATE_COMPILATION
 #include "impl/web_socket.hpp"
+#endif

@@ -11,6 +11,16 @@
 #define _WEBSOCKETPP_CPP11_STL_
 #endif
 
+#include "decl.hpp"
+
+// websocketpp 0.8.2 declares constructors with template-ids (`basic<c, n>(`),
+// which C++20 forbids and g++ 11 and later reject (clang accepts them).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 &&              \
+    __cplusplus > 201703L && !defined(WS_NO_STANDARD_CHECK)
+#error                                                                         \
+    "websocketpp 0.8.2 does not compile as C++20 with g++: compile this file with -std=c++17, or with clang; or define WS_SEPARATE_COMPILATION so that only the file including <ws/src.hpp> needs C++17"
+#endif
+
 #include <asio.hpp>
 #include <websocketpp/client.hpp>
 #include <websocketpp/concurrency/none.hpp>

@@ -6,6 +6,7 @@
 #include "../close_codes.hpp"
 #include "../server.hpp"
 #include "core.hpp"
+#include "core_impl.hpp" // forget_handshake
 
 #include <algorithm>
 #include <cctype>

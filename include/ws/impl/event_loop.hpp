@@ -6,15 +6,15 @@
 
 namespace ws {
 
-inline void run() {
+WS_DECL void run() {
   auto &ctx = detail::loop().ctx;
   detail::RunnerScope runner;
   ctx.restart();
   ctx.run();
 }
 
-inline bool runUntil(const std::function<bool()> &done,
-                     std::chrono::milliseconds timeout) {
+WS_DECL bool runUntil(const std::function<bool()> &done,
+                      std::chrono::milliseconds timeout) {
   auto &ctx = detail::loop().ctx;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   detail::RunnerScope runner;
@@ -27,13 +27,13 @@ inline bool runUntil(const std::function<bool()> &done,
   return done();
 }
 
-inline void post(std::function<void()> task) {
+WS_DECL void post(std::function<void()> task) {
   asio::post(detail::loop().ctx,
              [task = std::move(task)] { detail::guarded([&] { task(); }); });
 }
 
-inline void onSignal(std::initializer_list<int> signals,
-                     std::function<void(int)> handler) {
+WS_DECL void onSignal(std::initializer_list<int> signals,
+                      std::function<void(int)> handler) {
   auto set = std::make_shared<asio::signal_set>(detail::loop().ctx);
   for (int signal : signals)
     set->add(signal);
@@ -44,9 +44,9 @@ inline void onSignal(std::initializer_list<int> signals,
   });
 }
 
-inline asio::io_context &ioContext() { return detail::loop().ctx; }
+WS_DECL asio::io_context &ioContext() { return detail::loop().ctx; }
 
-inline void
+WS_DECL void
 setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h) {
   detail::loop().uncaught = std::move(h);
 }

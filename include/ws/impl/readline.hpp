@@ -71,22 +71,22 @@ inline void LineReader::close() {
 
 } // namespace detail
 
-inline ReadLine::ReadLine()
+WS_DECL ReadLine::ReadLine()
     : reader_(std::make_shared<detail::LineReader>(this)) {
   // Reading starts on the loop, so handlers assigned right after
   // construction see every line.
   asio::post(detail::loop().ctx, [r = reader_] { r->pump(); });
 }
 
-inline ReadLine::~ReadLine() { reader_->stop(); }
+WS_DECL ReadLine::~ReadLine() { reader_->stop(); }
 
-inline void ReadLine::pause() { reader_->paused = true; }
+WS_DECL void ReadLine::pause() { reader_->paused = true; }
 
-inline void ReadLine::resume() {
+WS_DECL void ReadLine::resume() {
   reader_->paused = false;
   asio::post(detail::loop().ctx, [r = reader_] { r->pump(); });
 }
 
-inline void ReadLine::close() { reader_->close(); }
+WS_DECL void ReadLine::close() { reader_->close(); }
 
 } // namespace ws
