@@ -2,6 +2,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "detail/decl.hpp"
+
 #include "close_codes.hpp"
 #include "errors.hpp"
 #include "event_loop.hpp"
@@ -9,4 +11,5 @@
 #include "options.hpp"
 #include "readline.hpp"
 #include "server.hpp"
+#include "version.hpp"
 #include "web_socket.hpp"

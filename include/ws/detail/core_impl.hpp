@@ -403,6 +403,11 @@ inline void Core::handle_fail() {
     else
       message = con->get_ec().message();
   }
+  // A client that never opened says where it was going, as Chromium's
+  // console does.
+  if (client && ready_state.load() == WebSocket::CONNECTING)
+    message =
+        "WebSocket connection to '" + client->url + "' failed: " + message;
   finish(message, CloseCode::abnormalClosure, "", false);
 }
 

@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "../version.hpp"
+
 #include "config.hpp"
 
 #include <atomic>
@@ -50,8 +52,11 @@ private:
 };
 
 /// Turns websocketpp's logging off: by default it writes every connection to
-/// stdout and every error to stderr, which a library must not do.
+/// stdout and every error to stderr, which a library must not do. Also
+/// names this library, not websocketpp, in the Server and User-Agent
+/// headers.
 template <class Endpoint> void quiet(Endpoint &endpoint, bool log) {
+  endpoint.set_user_agent("ws/" WS_VERSION);
   if (log) {
     endpoint.set_access_channels(websocketpp::log::alevel::connect |
                                  websocketpp::log::alevel::disconnect |

@@ -22,6 +22,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 namespace ws::detail::dual_socket {
 
@@ -56,8 +57,24 @@ public:
     if (tls)
       return tls->async_read_some(buffers, std::forward<Handler>(handler));
 #endif
-    tcp->async_read_some(buffers, std::forward<Handler>(handler));
+    if (read_before)
+      return tcp->async_read_some(buffers, std::forward<Handler>(handler));
+    // The first bytes of plain HTTP can never be a TLS handshake record
+    // (type 22): that is a wss:// client at a ws:// port. Ending the
+    // connection at once lets the client say so (see the TLS handshake's
+    // end-of-file message), where both sides would wait for a timeout.
+    read_before = true;
+    const asio::mutable_buffer first = *asio::buffer_sequence_begin(buffers);
+    tcp->async_read_some(
+        buffers,
+        [first, h = std::decay_t<Handler>(std::forward<Handler>(handler))](
+            asio::error_code ec, std::size_t n) mutable {
+          if (!ec && n > 0 && *static_cast<unsigned char *>(first.data()) == 22)
+            ec = asio::error::connection_aborted;
+          h(ec, n);
+        });
   }
+  bool read_before = false;
 
   template <class Buffers, class Handler>
   void async_write_some(const Buffers &buffers, Handler &&handler) {
@@ -166,6 +183,17 @@ protected:
                               // reason; keep it.
                               if (ec) {
                                 self->tls_error_ = ec.message();
+                                // The peer hung up mid-handshake: for a
+                                // client, usually a ws:// server that read
+                                // our hello as a bad HTTP request.
+                                if (!self->is_server_ &&
+                                    (ec == asio::error::eof ||
+                                     ec == asio::error::connection_reset ||
+                                     ec == asio::ssl::error::stream_truncated))
+                                  self->tls_error_ =
+                                      "the server closed the connection "
+                                      "without speaking TLS (is it a ws:// "
+                                      "server?)";
                                 self->ec_ = sock::make_error_code(
                                     sock::error::tls_handshake_failed);
                               }

@@ -9,8 +9,8 @@
 
 namespace ws {
 
-inline bool CaseInsensitiveLess::operator()(const std::string &a,
-                                            const std::string &b) const {
+WS_DECL bool CaseInsensitiveLess::operator()(const std::string &a,
+                                             const std::string &b) const {
   return std::lexicographical_compare(
       a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
         return std::tolower(static_cast<unsigned char>(x)) <
@@ -18,12 +18,12 @@ inline bool CaseInsensitiveLess::operator()(const std::string &a,
       });
 }
 
-inline std::string Request::header(const std::string &name) const {
+WS_DECL std::string Request::header(const std::string &name) const {
   auto it = headers.find(name);
   return it == headers.end() ? std::string() : it->second;
 }
 
-inline Server::Server(ServerOptions options)
+WS_DECL Server::Server(ServerOptions options)
     : core_(std::make_shared<detail::ServerCore>()) {
   core_->owner = this;
   core_->init(options);
@@ -39,19 +39,19 @@ inline Server::Server(ServerOptions options)
 #else
   throw NotSupportedError(
       "Server: https and wss:// need TLS, which was not built into ws (build "
-      "with OpenSSL: the meson option tls, or define WS_TLS=1 and link "
+      "with OpenSSL: the meson option ws_tls, or define WS_TLS=1 and link "
       "-lssl -lcrypto).");
 #endif
 }
 
-inline Server::~Server() {
+WS_DECL Server::~Server() {
   core_->shutdown();
   // websocketpp's aborted accept still refers to the endpoint: keep it until
   // the loop has run that handler.
   asio::post(detail::loop().ctx, [keep = core_] {});
 }
 
-inline void Server::listen(std::uint16_t port, const std::string &host) {
+WS_DECL void Server::listen(std::uint16_t port, const std::string &host) {
   auto &ctx = detail::loop().ctx;
   const std::string where =
       (host.empty() ? std::string("*") : host) + ":" + std::to_string(port);
@@ -96,26 +96,26 @@ inline void Server::listen(std::uint16_t port, const std::string &host) {
   core_->port = core_->endpoint.get_local_endpoint(ec).port();
 }
 
-inline std::uint16_t Server::port() const { return core_->port; }
+WS_DECL std::uint16_t Server::port() const { return core_->port; }
 
-inline bool Server::secure() const { return core_->secure; }
+WS_DECL bool Server::secure() const { return core_->secure; }
 
-inline std::vector<WebSocket> Server::clients() const {
+WS_DECL std::vector<WebSocket> Server::clients() const {
   return core_->clients();
 }
 
-inline void Server::broadcast(std::string_view text) {
+WS_DECL void Server::broadcast(std::string_view text) {
   if (!detail::valid_utf8(text))
     throw SyntaxError("broadcast(): the message is not valid UTF-8; send it "
                       "as ws::Binary instead.");
   core_->broadcast(websocketpp::frame::opcode::text, text.data(), text.size());
 }
 
-inline void Server::broadcast(const Binary &data) {
+WS_DECL void Server::broadcast(const Binary &data) {
   core_->broadcast(websocketpp::frame::opcode::binary,
                    reinterpret_cast<const char *>(data.data()), data.size());
 }
 
-inline void Server::close() { core_->close(); }
+WS_DECL void Server::close() { core_->close(); }
 
 } // namespace ws

@@ -13,16 +13,16 @@
 
 namespace ws {
 
-inline WebSocket::WebSocket(const std::string &url, std::string_view protocol)
+WS_DECL WebSocket::WebSocket(const std::string &url, std::string_view protocol)
     : WebSocket(url, std::vector<std::string>{std::string(protocol)}) {}
 
-inline WebSocket::WebSocket(const std::string &url,
-                            const std::vector<std::string> &protocols)
+WS_DECL WebSocket::WebSocket(const std::string &url,
+                             const std::vector<std::string> &protocols)
     : WebSocket(url, protocols, ClientOptions()) {}
 
-inline WebSocket::WebSocket(const std::string &url,
-                            const std::vector<std::string> &protocols,
-                            const ClientOptions &options)
+WS_DECL WebSocket::WebSocket(const std::string &url,
+                             const std::vector<std::string> &protocols,
+                             const ClientOptions &options)
     : core_(std::make_shared<detail::Core>(false)) {
   bind_handlers();
   auto client = std::make_unique<detail::ClientState>();
@@ -38,7 +38,7 @@ inline WebSocket::WebSocket(const std::string &url,
     (void)options;
     throw NotSupportedError(
         "Failed to construct 'WebSocket': wss:// needs TLS, which was not "
-        "built into ws (build with OpenSSL: the meson option tls, or define "
+        "built into ws (build with OpenSSL: the meson option ws_tls, or define "
         "WS_TLS=1 and link -lssl -lcrypto).");
 #endif
   }
@@ -62,26 +62,26 @@ inline WebSocket::WebSocket(const std::string &url,
   asio::post(detail::loop().ctx, [core = core_] { core->start_client(); });
 }
 
-inline WebSocket::WebSocket(std::shared_ptr<detail::Core> core, Adopt)
+WS_DECL WebSocket::WebSocket(std::shared_ptr<detail::Core> core, Adopt)
     : core_(std::move(core)) {
   bind_handlers();
 }
 
-inline WebSocket::WebSocket(detail::Core *core, Self)
+WS_DECL WebSocket::WebSocket(detail::Core *core, Self)
     : core_(std::shared_ptr<detail::Core>(), core) {
   bind_handlers();
 }
 
-inline std::shared_ptr<detail::Core> WebSocket::owning() const {
+WS_DECL std::shared_ptr<detail::Core> WebSocket::owning() const {
   return core_.use_count() ? core_ : core_->shared_from_this();
 }
 
-inline WebSocket::WebSocket(const WebSocket &other) : core_(other.owning()) {
+WS_DECL WebSocket::WebSocket(const WebSocket &other) : core_(other.owning()) {
   core_->handles.fetch_add(1);
   bind_handlers();
 }
 
-inline WebSocket &WebSocket::operator=(const WebSocket &other) {
+WS_DECL WebSocket &WebSocket::operator=(const WebSocket &other) {
   if (core_ == other.core_)
     return *this;
   auto theirs = other.owning();
@@ -95,7 +95,7 @@ inline WebSocket &WebSocket::operator=(const WebSocket &other) {
   return *this;
 }
 
-inline WebSocket::~WebSocket() {
+WS_DECL WebSocket::~WebSocket() {
   // The socket's own handle (event.target) does not count.
   if (!core_.use_count())
     return;
@@ -105,14 +105,14 @@ inline WebSocket::~WebSocket() {
     detail::Core::release(std::move(core_));
 }
 
-inline void WebSocket::bind_handlers() {
+WS_DECL void WebSocket::bind_handlers() {
   onopen.slot_ = &core_->onopen;
   onmessage.slot_ = &core_->onmessage;
   onerror.slot_ = &core_->onerror;
   onclose.slot_ = &core_->onclose;
 }
 
-inline WebSocket::ListenerId
+WS_DECL WebSocket::ListenerId
 WebSocket::add_listener(const std::string &type, const char *wanted,
                         std::function<void(const Event &)> fn) {
   if (wanted && type != wanted)
@@ -126,8 +126,8 @@ WebSocket::add_listener(const std::string &type, const char *wanted,
   return c.next_listener++;
 }
 
-inline void WebSocket::removeEventListener(const std::string &type,
-                                           ListenerId id) {
+WS_DECL void WebSocket::removeEventListener(const std::string &type,
+                                            ListenerId id) {
   auto &l = core_->listeners;
   l.erase(std::remove_if(l.begin(), l.end(),
                          [&](const detail::Listener &x) {
@@ -136,7 +136,7 @@ inline void WebSocket::removeEventListener(const std::string &type,
           l.end());
 }
 
-inline void WebSocket::send(std::string_view text) {
+WS_DECL void WebSocket::send(std::string_view text) {
   // A JS string always converts to UTF-8; a std::string may not be UTF-8,
   // and a text frame must be (RFC 6455 5.6).
   if (!detail::valid_utf8(text) && readyState() != CONNECTING)
@@ -145,21 +145,21 @@ inline void WebSocket::send(std::string_view text) {
   core_->send(websocketpp::frame::opcode::text, text.data(), text.size());
 }
 
-inline void WebSocket::send(std::string_view data, SendOptions options) {
+WS_DECL void WebSocket::send(std::string_view data, SendOptions options) {
   if (options.binary)
     core_->send(websocketpp::frame::opcode::binary, data.data(), data.size());
   else
     send(data);
 }
 
-inline void WebSocket::send(const Binary &data) {
+WS_DECL void WebSocket::send(const Binary &data) {
   core_->send(websocketpp::frame::opcode::binary,
               reinterpret_cast<const char *>(data.data()), data.size());
 }
 
-inline void WebSocket::close() { core_->request_close(0, {}); }
+WS_DECL void WebSocket::close() { core_->request_close(0, {}); }
 
-inline void WebSocket::close(std::uint16_t code, std::string_view reason) {
+WS_DECL void WebSocket::close(std::uint16_t code, std::string_view reason) {
   // close() step 1: only 1000 and 3000-4999.
   if (code != 1000 && (code < 3000 || code > 4999))
     throw InvalidAccessError(
@@ -176,25 +176,25 @@ inline void WebSocket::close(std::uint16_t code, std::string_view reason) {
   core_->request_close(code, std::string(reason));
 }
 
-inline unsigned short WebSocket::readyState() const {
+WS_DECL unsigned short WebSocket::readyState() const {
   return core_->ready_state.load();
 }
 
-inline std::uint64_t WebSocket::bufferedAmount() const {
+WS_DECL std::uint64_t WebSocket::bufferedAmount() const {
   return core_->counters->buffered.load();
 }
 
-inline const std::string &WebSocket::url() const {
+WS_DECL const std::string &WebSocket::url() const {
   static const std::string none; // a socket a server accepted
   return core_->client ? core_->client->url : none;
 }
 
-inline const std::string &WebSocket::protocol() const {
+WS_DECL const std::string &WebSocket::protocol() const {
   static const std::string none;
   return readyState() == CONNECTING ? none : core_->protocol;
 }
 
-inline const std::string &WebSocket::extensions() const {
+WS_DECL const std::string &WebSocket::extensions() const {
   static const std::string none;
   return readyState() == CONNECTING ? none : core_->extensions;
 }
