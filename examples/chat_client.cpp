@@ -8,12 +8,15 @@
 #include <string>
 
 static const char usage[] =
-    "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE]\n"
+    "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE] "
+    "[--version]\n"
     "Chats through a chat_server (default ws://localhost:8000/): each line\n"
     "typed is sent as 'NAME: line' and each message received is printed.\n"
     "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n"
     "  --ca FILE  for wss://, also trust the CA certificates in this PEM "
-    "file\n";
+    "file\n"
+    "  --version  print the version and exit\n"
+    "Exits 0 when the chat closed cleanly, 1 otherwise, 2 on a usage error.\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
@@ -24,6 +27,9 @@ int main(int argc, char **argv) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << usage;
+      return 0;
+    } else if (arg == "--version") {
+      std::cout << "chat_client " << ws::version << "\n";
       return 0;
     } else if (arg == "--nick" && i + 1 < argc) {
       nick = argv[++i];

@@ -11,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -56,6 +57,7 @@ static std::vector<std::string> split(const std::string &list, char sep) {
 static const char usage[] =
     "usage: chat_server [--port N] [--host H] [--page FILE]\n"
     "                   [--cert FILE --key FILE] [--origin LIST]\n"
+    "                   [--redis redis://HOST:PORT[/CHANNEL]] [--version]\n"
     "Serves the chat page at / and relays every chat message to everyone.\n"
     "  --port N     port to listen on, 0-65535 (default 8000)\n"
     "  --host H     address to listen on (default 0.0.0.0)\n"
@@ -68,7 +70,10 @@ static const char usage[] =
     "               others get 403 (default: any)\n"
     "  --redis redis://HOST:PORT[/CHANNEL]\n"
     "               share messages with other chat_server instances through\n"
-    "               this Redis channel (default channel: chat)\n";
+    "               this Redis channel (default channel: chat)\n"
+    "  --version    print the version and exit\n"
+    "Exits 2 on a usage error, 1 when it cannot serve (e.g. the port is "
+    "taken).\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
@@ -78,6 +83,9 @@ int main(int argc, char **argv) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::cout << usage;
+      return 0;
+    } else if (flag == "--version") {
+      std::cout << "chat_server " << ws::version << "\n";
       return 0;
     }
     std::string *value = flag == "--port"     ? &port
@@ -94,6 +102,10 @@ int main(int argc, char **argv) {
       return 2;
     }
     *value = argv[++i];
+  }
+  if (cert.empty() != key.empty()) {
+    std::cerr << "chat_server: --cert and --key go together\n";
+    return 2;
   }
   if (port.empty() || port.size() > 5 ||
       port.find_first_not_of("0123456789") != std::string::npos ||
@@ -188,6 +200,9 @@ int main(int argc, char **argv) {
               << server.port() << "/" << std::endl;
     // C++ only: Node runs its event loop by itself.
     ws::run();
+  } catch (const std::invalid_argument &e) { // a flag's value (--redis)
+    std::cerr << "chat_server: " << e.what() << "\n";
+    return 2;
   } catch (const std::exception &e) {
     std::cerr << "chat_server: " << e.what() << "\n";
     return 1;

@@ -10,13 +10,16 @@
 
 static const char usage[] =
     "usage: echo_server [--port N] [--host H] [--accept-protocols]\n"
-    "                   [--cert FILE --key FILE]\n"
+    "                   [--cert FILE --key FILE] [--version]\n"
     "Echoes every message back: text as text, binary as binary.\n"
     "  --port N              port to listen on, 0-65535 (default 9001)\n"
     "  --host H              address to listen on (default 0.0.0.0)\n"
     "  --accept-protocols    accept the first subprotocol a client offers\n"
     "  --cert FILE           serve wss:// with this PEM certificate\n"
-    "  --key FILE            the certificate's PEM private key\n";
+    "  --key FILE            the certificate's PEM private key\n"
+    "  --version             print the version and exit\n"
+    "Exits 2 on a usage error, 1 when it cannot serve (e.g. the port is "
+    "taken).\n";
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
@@ -27,6 +30,9 @@ int main(int argc, char **argv) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
       std::cout << usage;
+      return 0;
+    } else if (flag == "--version") {
+      std::cout << "echo_server " << ws::version << "\n";
       return 0;
     } else if (flag == "--accept-protocols") {
       accept_protocols = true;
@@ -41,6 +47,10 @@ int main(int argc, char **argv) {
                 << "' (see --help)\n";
       return 2;
     }
+  }
+  if (options.certFile.empty() != options.keyFile.empty()) {
+    std::cerr << "echo_server: --cert and --key go together\n";
+    return 2;
   }
   if (port.empty() || port.size() > 5 ||
       port.find_first_not_of("0123456789") != std::string::npos ||

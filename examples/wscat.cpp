@@ -11,14 +11,17 @@
 
 static const char usage[] =
     "usage: wscat URL [--protocol P]... [--echo] [--ca FILE] [--no-check]\n"
+    "             [--version]\n"
     "Connects to URL and prints one line per event:\n"
     "  open <protocol or ->, message text <data>, message binary <hex>,\n"
     "  error <message>, close <code> <wasClean> <reason>\n"
     "Each line typed is sent as a text message; the end of input closes\n"
     "with 1000. --echo sends every message back instead of reading input.\n"
-    "Exits 0 if the connection closed cleanly, 1 otherwise.\n"
+    "Exits 0 if the connection closed cleanly, 1 otherwise, 2 on a usage\n"
+    "error (a bad flag, URL or CA file).\n"
     "  --ca FILE    for wss://, also trust the CA certificates in FILE\n"
-    "  --no-check   for wss://, accept any certificate (tests only)\n";
+    "  --no-check   for wss://, accept any certificate (tests only)\n"
+    "  --version    print the version and exit\n";
 
 // One event per line: a newline inside a message prints as \n.
 static std::string one_line(const std::string &text) {
@@ -47,6 +50,9 @@ int main(int argc, char **argv) {
     std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
       std::cout << usage;
+      return 0;
+    } else if (arg == "--version") {
+      std::cout << "wscat " << ws::version << "\n";
       return 0;
     } else if (arg == "--protocol" && i + 1 < argc) {
       protocols.push_back(argv[++i]);

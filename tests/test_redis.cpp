@@ -138,8 +138,8 @@ TEST_CASE("three chat_servers share one chat through Redis") {
     CHECK(s->wait() == 0);
 }
 
-TEST_CASE("chat_server --redis with a bad URL: one line and exit 1") {
+TEST_CASE("chat_server --redis with a bad URL: one line and exit 2 (usage)") {
   Process server(
       {env("CHAT_SERVER"), "--port", "0", "--redis", "http://127.0.0.1:6379/"});
-  CHECK(server.wait() == 1);
+  CHECK(server.wait() == 2);
 }

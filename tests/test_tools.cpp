@@ -162,11 +162,65 @@ TEST_CASE("wscat exits 1 when the connection is refused") {
     asio::ip::tcp::acceptor a(ctx, {asio::ip::make_address("127.0.0.1"), 0});
     port = a.local_endpoint().port();
   }
-  test::Process wscat(
-      {test::env("WSCAT"), "ws://127.0.0.1:" + std::to_string(port) + "/"});
-  CHECK(wscat.read_line().rfind("error ", 0) == 0);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+  test::Process wscat({test::env("WSCAT"), url});
+  // It says where it was going, as Chromium's console does.
+  CHECK(wscat.read_line() == "error WebSocket connection to '" + url +
+                                 "' failed: Connection refused");
   CHECK(wscat.read_line() == "close 1006 false ");
   CHECK(wscat.wait() == 1);
+}
+
+TEST_CASE("every tool has --version, and a usage error exits 2") {
+  for (const char *tool :
+       {"ECHO_SERVER", "CHAT_SERVER", "CHAT_CLIENT", "WSCAT"}) {
+    const std::string path = test::env(tool);
+    test::Process version({path, "--version"});
+    const std::string name = path.substr(path.rfind('/') + 1);
+    CHECK(version.read_line() == name + " " + ws::version);
+    CHECK(version.wait() == 0);
+    CHECK(test::Process({path, "--bogus"}).wait() == 2);
+  }
+  // Not the library's field names and exit 1: the tool's flags, exit 2.
+  for (const char *tool : {"ECHO_SERVER", "CHAT_SERVER"}) {
+    CHECK(test::Process({test::env(tool), "--cert", "c.pem"}).wait() == 2);
+    CHECK(test::Process({test::env(tool), "--key", "k.pem"}).wait() == 2);
+  }
+  CHECK(test::Process({test::env("CHAT_SERVER"), "--redis", "http://x/"})
+            .wait() == 2);
+  CHECK(test::Process(
+            {test::env("CHAT_SERVER"), "--redis", "redis://127.0.0.1:notaport"})
+            .wait() == 2);
+}
+
+TEST_CASE("the Server and User-Agent headers name this library") {
+  test::Process server(
+      {test::env("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = listening_port(server);
+  asio::io_context ctx;
+  asio::ip::tcp::socket http(ctx);
+  http.connect({asio::ip::make_address("127.0.0.1"), port});
+  asio::write(http, asio::buffer(std::string(
+                        "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")));
+  std::string answer;
+  asio::error_code ec;
+  asio::read_until(http, asio::dynamic_buffer(answer), "\r\n\r\n", ec);
+  INFO(answer);
+  CHECK(answer.find("\r\nServer: ws/" + std::string(ws::version) + "\r\n") !=
+        std::string::npos);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+
+  ws::Server ours;
+  std::string agent;
+  ours.onconnection = [&](ws::WebSocket &s, const ws::Request &req) {
+    agent = req.header("User-Agent");
+    s.close();
+  };
+  ours.listen(0, "127.0.0.1");
+  ws::WebSocket client("ws://127.0.0.1:" + std::to_string(ours.port()) + "/");
+  REQUIRE(ws::runUntil([&] { return !agent.empty(); }, 10s));
+  CHECK(agent == "ws/" + std::string(ws::version));
 }
 
 #if WS_TLS
@@ -188,8 +242,9 @@ TEST_CASE("wscat and echo_server over wss://, with --ca and --no-check") {
 
   test::Process untrusted({test::env("WSCAT"), url});
   CHECK(untrusted.read_line() ==
-        "error TLS certificate verification failed: unable to get local "
-        "issuer certificate");
+        "error WebSocket connection to '" + url +
+            "' failed: TLS certificate verification failed: unable to get "
+            "local issuer certificate");
   CHECK(untrusted.read_line() == "close 1006 false ");
   CHECK(untrusted.wait() == 1);
 
@@ -203,6 +258,23 @@ TEST_CASE("wscat and echo_server over wss://, with --ca and --no-check") {
   test::Process bad({test::env("WSCAT"), url, "--ca", "/nonexistent.pem"});
   CHECK(bad.wait() == 2);
 
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
+TEST_CASE("wscat to a ws:// server with wss:// says so at once") {
+  test::Process server(
+      {test::env("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = listening_port(server);
+  test::Process wscat(
+      {test::env("WSCAT"), "wss://127.0.0.1:" + std::to_string(port) + "/"});
+  // Well inside the 10 s handshake timeout it used to wait for.
+  const std::string line = wscat.read_line(3s);
+  INFO(line);
+  CHECK(line.find("without speaking TLS (is it a ws:// server?)") !=
+        std::string::npos);
+  CHECK(wscat.read_line() == "close 1006 false ");
+  CHECK(wscat.wait() == 1);
   server.signal(SIGTERM);
   CHECK(server.wait() == 0);
 }
