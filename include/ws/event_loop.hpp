@@ -5,9 +5,11 @@
 #include "detail/decl.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <exception>
 #include <functional>
 #include <initializer_list>
+#include <utility>
 
 namespace asio {
 class io_context;
@@ -29,6 +31,33 @@ bool runUntil(const std::function<bool()> &done,
 /// Queues `task` to run on the loop thread. Safe from any thread: this is how
 /// a program hands work to the loop, like postMessage to a page.
 void post(std::function<void()> task);
+
+/// Identifies a timer for clearTimeout() and clearInterval(). Ids start at
+/// 1; 0 is never one (clearing it does nothing), as in JS.
+using TimerId = std::uint64_t;
+
+/// JS: setTimeout(fn, delay). Calls `fn` once on the loop thread, `delay`
+/// from now or later, unless cleared first. Safe from any thread. A pending
+/// timer keeps ws::run() running, as in Node. What `fn` throws goes to the
+/// uncaught-exception handler.
+TimerId setTimeout(std::function<void()> fn, std::chrono::milliseconds delay);
+/// JS: setTimeout(fn, 1000): the delay in milliseconds.
+inline TimerId setTimeout(std::function<void()> fn, std::int64_t ms) {
+  return setTimeout(std::move(fn), std::chrono::milliseconds(ms));
+}
+/// JS: setInterval(fn, interval): calls `fn` every `interval` (counted from
+/// the end of each call) until cleared. It keeps ws::run() running until
+/// then.
+TimerId setInterval(std::function<void()> fn,
+                    std::chrono::milliseconds interval);
+inline TimerId setInterval(std::function<void()> fn, std::int64_t ms) {
+  return setInterval(std::move(fn), std::chrono::milliseconds(ms));
+}
+/// JS: clearTimeout(id) and clearInterval(id) (either clears either, as in
+/// JS). Safe from any thread: once it returns the callback does not start
+/// again. An unknown or spent id does nothing.
+void clearTimeout(TimerId id);
+void clearInterval(TimerId id);
 
 /// Node: process.once("SIGINT", handler), for several signals at once. The
 /// handler runs once, on the loop thread, when the first of `signals`

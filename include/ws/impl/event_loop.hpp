@@ -3,6 +3,7 @@
 #pragma once
 
 #include "../detail/loop.hpp"
+#include "../detail/timers.hpp"
 
 namespace ws {
 
@@ -31,6 +32,20 @@ WS_DECL void post(std::function<void()> task) {
   asio::post(detail::loop().ctx,
              [task = std::move(task)] { detail::guarded([&] { task(); }); });
 }
+
+WS_DECL TimerId setTimeout(std::function<void()> fn,
+                           std::chrono::milliseconds delay) {
+  return detail::timers().start(std::move(fn), delay, false);
+}
+
+WS_DECL TimerId setInterval(std::function<void()> fn,
+                            std::chrono::milliseconds interval) {
+  return detail::timers().start(std::move(fn), interval, true);
+}
+
+WS_DECL void clearTimeout(TimerId id) { detail::timers().clear(id); }
+
+WS_DECL void clearInterval(TimerId id) { detail::timers().clear(id); }
 
 WS_DECL void onSignal(std::initializer_list<int> signals,
                       std::function<void(int)> handler) {
