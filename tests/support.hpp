@@ -10,10 +10,12 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +75,30 @@ inline std::vector<std::string> markdown_blocks(const std::string &path,
 inline void wait_until(const std::function<bool()> &done,
                        std::chrono::milliseconds timeout = 10s) {
   REQUIRE(ws::runUntil(done, timeout));
+}
+
+/// Runs ws::run() on this thread; if it has not returned within `limit`, the
+/// loop is stopped from another thread and the test fails.
+inline void run_must_return(std::chrono::milliseconds limit = 5s) {
+  std::mutex m;
+  std::condition_variable cv;
+  bool returned = false, stopped = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(m);
+    if (!cv.wait_for(lock, limit, [&] { return returned; })) {
+      stopped = true;
+      ws::ioContext().stop();
+    }
+  });
+  ws::run();
+  {
+    std::lock_guard<std::mutex> lock(m);
+    returned = true;
+  }
+  cv.notify_one();
+  watchdog.join();
+  ws::ioContext().restart();
+  REQUIRE_FALSE(stopped);
 }
 
 inline std::string local_url(const ws::Server &server,

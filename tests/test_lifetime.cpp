@@ -10,37 +10,10 @@
 #include <random>
 #include <thread>
 
+using test::run_must_return;
 using test::wait_until;
 using ws::WebSocket;
 using namespace std::chrono_literals;
-
-namespace {
-
-/// Runs ws::run() on this thread; if it has not returned within `limit`, the
-/// loop is stopped from another thread and the test fails.
-void run_must_return(std::chrono::milliseconds limit = 5s) {
-  std::mutex m;
-  std::condition_variable cv;
-  bool returned = false, stopped = false;
-  std::thread watchdog([&] {
-    std::unique_lock<std::mutex> lock(m);
-    if (!cv.wait_for(lock, limit, [&] { return returned; })) {
-      stopped = true;
-      ws::ioContext().stop();
-    }
-  });
-  ws::run();
-  {
-    std::lock_guard<std::mutex> lock(m);
-    returned = true;
-  }
-  cv.notify_one();
-  watchdog.join();
-  ws::ioContext().restart();
-  REQUIRE_FALSE(stopped);
-}
-
-} // namespace
 
 TEST_CASE("run() returns: a client fails its handshake, a server that "
           "greeted it is closed from onclose") {
