@@ -189,3 +189,56 @@ TEST_CASE("a non-ASCII host is refused: no IDNA here (README says so)") {
         }) == "SyntaxError");
   CHECK(url_of("ws://xn--bcher-kva.de/") == "ws://xn--bcher-kva.de/");
 }
+
+TEST_CASE("ClientOptions::headers and origin reach the server's Request") {
+  ws::ServerOptions only_ours;
+  only_ours.allowedOrigins = {"https://chat.example.com"};
+  ws::Server server(only_ours);
+  std::vector<ws::Request> seen;
+  server.onconnection = [&](ws::WebSocket &socket, const ws::Request &req) {
+    seen.push_back(req);
+    socket.close();
+  };
+  server.listen(0, "127.0.0.1");
+  ws::ClientOptions options;
+  options.headers = {{"Authorization", "Bearer abc"}, {"Cookie", "id=42"}};
+  options.origin = "https://chat.example.com";
+  ws::WebSocket client(test::local_url(server), {}, options);
+  wait_until([&] { return seen.size() == 1; });
+  CHECK(seen[0].header("authorization") == "Bearer abc");
+  CHECK(seen[0].header("Cookie") == "id=42");
+  CHECK(seen[0].header("Origin") == "https://chat.example.com");
+
+  // The server checks the origin it is given: another one gets 403.
+  options.origin = "https://evil.example.com";
+  ws::WebSocket refused(test::local_url(server), {}, options);
+  std::string error;
+  refused.onerror = [&](const ws::ErrorEvent &e) { error = e.message; };
+  wait_until([&] { return refused.readyState() == ws::WebSocket::CLOSED; });
+  CHECK(error.find("403") != std::string::npos);
+  CHECK(seen.size() == 1);
+}
+
+TEST_CASE("headers the handshake owns, bad names and line breaks throw "
+          "SyntaxError") {
+  const std::string url = "ws://127.0.0.1:1/";
+  using H = std::vector<std::pair<std::string, std::string>>;
+  for (const H &bad :
+       {H{{"Host", "x"}}, H{{"upgrade", "h2c"}}, H{{"Connection", "close"}},
+        H{{"Sec-WebSocket-Key", "x"}}, H{{"sec-websocket-protocol", "chat"}},
+        H{{"Sec-WebSocket-Extensions", "permessage-deflate"}},
+        H{{"Origin", "https://a"}}, H{{"", "x"}}, H{{"Bad Name", "x"}},
+        H{{"X-Ok", "a\r\nX-Injected: 1"}}, H{{"X-Ok", "a\nb"}}}) {
+    ws::ClientOptions options;
+    options.headers = bad;
+    CHECK(thrown_name<ws::SyntaxError>(
+              [&] { ws::WebSocket s(url, {}, options); }) == "SyntaxError");
+  }
+  ws::ClientOptions injected;
+  injected.origin = "https://a\r\nX: 1";
+  CHECK(thrown_name<ws::SyntaxError>(
+            [&] { ws::WebSocket s(url, {}, injected); }) == "SyntaxError");
+  ws::ClientOptions fine;
+  fine.headers = {{"User-Agent", "mine/1.0"}, {"X-Trace", ""}};
+  CHECK_NOTHROW(ws::WebSocket(url, {}, fine));
+}

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ws {
@@ -44,6 +45,17 @@ struct ClientOptions : ConnectionLimits {
   /// Node: rejectUnauthorized. false accepts any certificate for any host:
   /// for tests only. A warning goes to stderr once per process.
   bool rejectUnauthorized = true;
+  /// Node: headers. More headers for the opening handshake, in order (e.g.
+  /// {{"Authorization", "Bearer ..."}, {"Cookie", "id=1"}}); the server
+  /// sees them in ws::Request. The constructor throws ws::SyntaxError for
+  /// a header the protocol owns (Host, Upgrade, Connection, Origin: use
+  /// `origin`; Sec-WebSocket-*: use the protocols argument), a name that is
+  /// not an HTTP token, or a value with a line break.
+  std::vector<std::pair<std::string, std::string>> headers;
+  /// Node: origin. The Origin header, which a browser sets to its page's
+  /// origin and a server may check (ServerOptions::allowedOrigins). Empty:
+  /// none is sent, as Node's ws sends none.
+  std::string origin;
 };
 
 /// Node ws: the options of new WebSocketServer(options), and of the https

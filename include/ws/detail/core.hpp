@@ -39,7 +39,8 @@ struct ClientState {
   std::string url; // serialized, for url()
   Url parsed;
   std::vector<std::string> offered; // the subprotocols asked for
-  bool verify = true;               // check the server's certificate
+  std::vector<std::pair<std::string, std::string>> headers; // with Origin
+  bool verify = true; // check the server's certificate
 #if WS_TLS
   TlsContext tls; // wss:// only
 #endif

@@ -10,6 +10,7 @@
 #include "core.hpp"
 
 #include <algorithm>
+#include <cctype>
 
 namespace ws::detail {
 
@@ -99,6 +100,40 @@ inline void Core::request_close(std::uint16_t code, std::string reason) {
     });
 }
 
+/// ClientOptions::headers and origin, checked: a header the handshake owns
+/// would be overwritten by websocketpp or break the upgrade, and a line
+/// break in a value would let it write headers of its own.
+inline std::vector<std::pair<std::string, std::string>>
+handshake_headers(const ClientOptions &options) {
+  auto fail = [](const std::string &why) {
+    throw SyntaxError("Failed to construct 'WebSocket': " + why);
+  };
+  auto check_value = [&](const std::string &name, const std::string &value) {
+    if (value.find_first_of(std::string("\r\n\0", 3)) != std::string::npos)
+      fail("the value of header '" + name + "' has a line break.");
+  };
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto &[name, value] : options.headers) {
+    if (!is_token(name))
+      fail("'" + name + "' is not a valid header name.");
+    std::string lower = name;
+    for (auto &ch : lower)
+      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (lower == "host" || lower == "upgrade" || lower == "connection" ||
+        lower == "origin" || lower.rfind("sec-websocket-", 0) == 0)
+      fail("the header '" + name +
+           "' belongs to the WebSocket handshake (use the protocols argument "
+           "for Sec-WebSocket-Protocol, ClientOptions::origin for Origin).");
+    check_value(name, value);
+    headers.emplace_back(name, value);
+  }
+  if (!options.origin.empty()) {
+    check_value("Origin", options.origin);
+    headers.emplace_back("Origin", options.origin);
+  }
+  return headers;
+}
+
 inline void Core::start_client() {
   // close() or the last handle went before the loop got here.
   if (ready_state.load() != WebSocket::CONNECTING) {
@@ -115,6 +150,10 @@ inline void Core::start_client() {
   }
   for (const auto &p : client->offered)
     c->add_subprotocol(p, ec);
+  // websocketpp writes its own handshake headers over these (checked in the
+  // constructor not to clash).
+  for (const auto &[name, value] : client->headers)
+    c->append_header(name, value);
   c->set_max_message_size(static_cast<std::size_t>(limits.maxPayload));
   c->set_open_handshake_timeout(limits.handshakeTimeout.count());
   c->set_close_handshake_timeout(limits.closeTimeout.count());

@@ -54,6 +54,7 @@ WS_DECL WebSocket::WebSocket(const std::string &url,
   }
   client->url = client->parsed.href;
   client->offered = protocols;
+  client->headers = detail::handshake_headers(options);
   core_->limits = options;
   core_->client = std::move(client);
   core_->handles = 1;
