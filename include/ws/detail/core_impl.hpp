@@ -10,7 +10,6 @@
 #include "core.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 namespace ws::detail {
 
@@ -116,9 +115,7 @@ handshake_headers(const ClientOptions &options) {
   for (const auto &[name, value] : options.headers) {
     if (!is_token(name))
       fail("'" + name + "' is not a valid header name.");
-    std::string lower = name;
-    for (auto &ch : lower)
-      ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    const std::string lower = ascii_lower(name);
     if (lower == "host" || lower == "upgrade" || lower == "connection" ||
         lower == "origin" || lower.rfind("sec-websocket-", 0) == 0)
       fail("the header '" + name +

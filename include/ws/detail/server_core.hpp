@@ -9,7 +9,6 @@
 #include "core_impl.hpp" // forget_handshake
 
 #include <algorithm>
-#include <cctype>
 #include <iterator>
 #include <set>
 #include <stdexcept>
@@ -73,7 +72,7 @@ public:
     endpoint.set_open_handshake_timeout(o.handshakeTimeout.count());
     endpoint.set_close_handshake_timeout(o.closeTimeout.count());
     for (const auto &origin : o.allowedOrigins)
-      allowed_origins.push_back(lower(origin));
+      allowed_origins.push_back(ascii_lower(origin));
     max_connections = o.maxConnections;
     std::weak_ptr<ServerCore> self = shared_from_this();
     endpoint.set_fail_handler([self](Hdl h) {
@@ -92,12 +91,6 @@ public:
       if (auto s = self.lock())
         s->http(h);
     });
-  }
-
-  static std::string lower(std::string s) {
-    for (auto &c : s)
-      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
   }
 
   bool validate(Hdl h) {
@@ -119,7 +112,7 @@ public:
     const std::string origin = con->get_request_header("Origin");
     if (!allowed_origins.empty() && !origin.empty() &&
         std::find(allowed_origins.begin(), allowed_origins.end(),
-                  lower(origin)) == allowed_origins.end()) {
+                  ascii_lower(origin)) == allowed_origins.end()) {
       con->set_status(status::forbidden);
       return false;
     }

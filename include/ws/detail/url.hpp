@@ -334,6 +334,13 @@ inline Url parse_websocket_url(const std::string &input) {
   return url;
 }
 
+/// Header names and origins compare without regard to ASCII case.
+inline std::string ascii_lower(std::string s) {
+  for (auto &c : s)
+    c = ascii_lower(c);
+  return s;
+}
+
 /// A subprotocol must be an RFC 2616 token: visible ASCII, no separators.
 inline bool is_token(const std::string &s) {
   static const std::string separators = "()<>@,;:\\\"/[]?={} \t";
