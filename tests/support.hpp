@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <fcntl.h>
@@ -397,6 +398,23 @@ public:
       char buf[4096];
       ssize_t n = read(stdout_, buf, sizeof buf);
       REQUIRE(n > 0); // end of output before a whole line came
+      buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  /// The rest of its stdout, up to its end, waiting at most `timeout`.
+  std::string read_rest(std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      REQUIRE(left.count() > 0);
+      pollfd p{stdout_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        continue;
+      char buf[4096];
+      ssize_t n = read(stdout_, buf, sizeof buf);
+      if (n <= 0)
+        return std::exchange(buffer_, std::string());
       buffer_.append(buf, static_cast<std::size_t>(n));
     }
   }

@@ -167,3 +167,25 @@ TEST_CASE("every C++ block in the READMEs compiles") {
   }
   std::system(("rm -rf " + std::string(dir)).c_str());
 }
+
+TEST_CASE("every flag a tool's --help lists, the README lists too") {
+  std::string readme;
+  for (const auto &line : read_lines(source("README.md")))
+    readme += line + "\n";
+  for (const char *tool :
+       {"CHAT_SERVER", "CHAT_CLIENT", "ECHO_SERVER", "WSCAT"}) {
+    test::Process help({test::env(tool), "--help"});
+    const std::string text = help.read_rest();
+    CHECK(help.wait() == 0);
+    std::size_t flags = 0;
+    for (auto at = text.find("--"); at != std::string::npos;
+         at = text.find("--", at + 2)) {
+      auto end = text.find_first_not_of("abcdefghijklmnopqrstuvwxyz-", at + 2);
+      const std::string flag = text.substr(at, end - at);
+      INFO(tool << " --help lists " << flag);
+      CHECK(readme.find(flag) != std::string::npos);
+      ++flags;
+    }
+    CHECK(flags >= 3);
+  }
+}
