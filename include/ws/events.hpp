@@ -4,6 +4,7 @@
 
 #include "detail/decl.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -16,7 +17,8 @@ class WebSocket;
 /// sends a binary frame; sending a std::string sends a text frame.
 using Binary = std::vector<std::uint8_t>;
 
-/// JS: Event. `type` is "open", "message", "error" or "close".
+/// JS: Event. `type` is "open", "message", "error" or "close" (or, with
+/// ClientOptions::reconnect, "reconnecting").
 struct Event {
   std::string type;
   /// JS: event.target, the socket that fired the event: valid while any
@@ -51,6 +53,20 @@ struct CloseEvent : Event {
 /// `message` says what went wrong.
 struct ErrorEvent : Event {
   std::string message;
+};
+
+/// ws only (a browser leaves reconnection to the page): fired instead of
+/// close when ClientOptions::reconnect will connect the socket again. It
+/// says how the connection ended (what close would have said) and when the
+/// next attempt starts.
+struct ReconnectingEvent : Event {
+  std::uint16_t code = 0;
+  std::string reason;
+  bool wasClean = false;
+  /// 1 for the first attempt after an open connection ended, then 2, ...
+  unsigned attempt = 0;
+  /// How long the socket waits before that attempt.
+  std::chrono::milliseconds delay{0};
 };
 
 } // namespace ws

@@ -37,6 +37,45 @@ struct ConnectionLimits {
   std::chrono::milliseconds pingInterval{0};
 };
 
+/// Reconnection for a client (ClientOptions::reconnect), off unless enabled.
+/// A browser leaves it to the page and Node's ws refuses it; this is the loop
+/// every chat page writes, built in. After a connection ends without the
+/// program asking (the server restarts, the network drops, the heartbeat
+/// finds a dead link, or an attempt fails), the socket waits and connects
+/// again: the waits grow from initialDelay by factor up to maxDelay, each
+/// chosen at random between half and all of that (so clients dropped
+/// together do not come back together). It does not retry errors that will
+/// not heal: close() or the last handle going, a 4xx answer to the
+/// handshake other than 429, a certificate that fails verification, a
+/// subprotocol other than the first connection's, a close code of 1000
+/// (the server ended the conversation) and, unless afterPolicyClose, 1008
+/// or 4000-4999.
+///
+/// Events: while another attempt is coming, `reconnecting` fires where
+/// `close` would (after `error` if the connection failed) and readyState is
+/// CONNECTING until the next `open`; so send() throws InvalidStateError, as
+/// it does while any socket connects: what the program sends is either sent
+/// or refused, never queued for later or dropped unseen. `close` fires once,
+/// when the socket is done for good. close() while waiting ends the wait as
+/// it ends any connection attempt: error, then close 1006.
+struct ReconnectOptions {
+  bool enabled = false;
+  std::chrono::milliseconds initialDelay{1000};
+  double factor = 2.0;
+  std::chrono::milliseconds maxDelay{30000};
+  /// Attempts in a row after which the socket gives up (then close fires).
+  /// 0: no cap.
+  unsigned maxAttempts = 0;
+  /// A connection that stayed open this long starts the count (and the
+  /// waits) again; one that ends sooner counts as an attempt that failed,
+  /// so a server that accepts and drops at once is not hammered
+  /// (reconnecting-websocket's minUptime).
+  std::chrono::milliseconds minUptime{5000};
+  /// Retry after close codes 1008 and 4000-4999 too (an application's
+  /// codes: by default taken to mean "do not come back").
+  bool afterPolicyClose = false;
+};
+
 /// Node ws: the options of new WebSocket(url, protocols, options).
 struct ClientOptions : ConnectionLimits {
   /// A PEM file of CA certificates to trust for wss://, besides the
@@ -56,6 +95,10 @@ struct ClientOptions : ConnectionLimits {
   /// origin and a server may check (ServerOptions::allowedOrigins). Empty:
   /// none is sent, as Node's ws sends none.
   std::string origin;
+  /// Reconnection after unexpected closes (see ReconnectOptions). With it
+  /// on and pingInterval 0, the heartbeat is 30 s: without one a link that
+  /// died silently (no FIN, no RST) would be found only by TCP, hours later.
+  ReconnectOptions reconnect;
 };
 
 /// Node ws: the options of new WebSocketServer(options), and of the https

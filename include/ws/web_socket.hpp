@@ -115,6 +115,9 @@ public:
   EventHandler<MessageEvent> onmessage;
   EventHandler<ErrorEvent> onerror;
   EventHandler<CloseEvent> onclose;
+  /// ws only: with ClientOptions::reconnect, fired where close would be
+  /// when the socket will connect again (see ReconnectOptions).
+  EventHandler<ReconnectingEvent> onreconnecting;
 
   /// Identifies a listener for removeEventListener: C++ callables cannot be
   /// compared as JS functions are.
@@ -210,6 +213,8 @@ WebSocket::ListenerId WebSocket::addEventListener(const std::string &type,
     return typed(std::common_type<MessageEvent>{}, "message");
   else if constexpr (std::is_invocable_v<F &, const CloseEvent &>)
     return typed(std::common_type<CloseEvent>{}, "close");
+  else if constexpr (std::is_invocable_v<F &, const ReconnectingEvent &>)
+    return typed(std::common_type<ReconnectingEvent>{}, "reconnecting");
   else {
     static_assert(std::is_invocable_v<F &, const ErrorEvent &>,
                   "a listener takes const ws::Event& or a derived event");

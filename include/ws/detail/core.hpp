@@ -44,6 +44,12 @@ struct ClientState {
 #if WS_TLS
   TlsContext tls; // wss:// only
 #endif
+  // Reconnection, on the loop thread.
+  ReconnectOptions reconnect;
+  unsigned attempt = 0; // attempts since a connection lasted minUptime
+  bool opened = false;  // a connection has opened (protocol is set)
+  std::chrono::steady_clock::time_point open_since; // this connection's
+  std::unique_ptr<asio::steady_timer> retry; // while waiting to reconnect
 };
 
 /// The two counters a socket's queued frames give back to when written, in
@@ -99,6 +105,7 @@ public:
   std::function<void(const MessageEvent &)> onmessage;
   std::function<void(const ErrorEvent &)> onerror;
   std::function<void(const CloseEvent &)> onclose;
+  std::function<void(const ReconnectingEvent &)> onreconnecting;
   std::vector<Listener> listeners;
   std::uint64_t next_listener = 1;
 
@@ -108,6 +115,7 @@ public:
   std::string fail_message;
   bool failing = false;   // we failed the connection ourselves
   bool we_closed = false; // our side started the closing handshake
+  bool no_retry = false;  // an end that reconnecting will not heal
   bool finished = false;  // the close event has fired
   bool awaiting_pong = false;
   bool pong_owed = false; // a ping waits for its pong (see answer_ping)
@@ -152,6 +160,9 @@ public:
   void abort_connecting();
   void finish(const std::string &error, std::uint16_t code,
               const std::string &reason, bool clean);
+  bool may_reconnect(std::uint16_t code) const;
+  void reconnect(std::string error, std::uint16_t code, std::string reason,
+                 bool clean);
   void drop_handlers();
 
   template <class E>

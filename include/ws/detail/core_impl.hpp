@@ -10,6 +10,7 @@
 #include "core.hpp"
 
 #include <algorithm>
+#include <random>
 
 namespace ws::detail {
 
@@ -57,6 +58,7 @@ inline void Core::drop_handlers() {
   onmessage = nullptr;
   onerror = nullptr;
   onclose = nullptr;
+  onreconnecting = nullptr;
   listeners.clear();
 }
 
@@ -316,8 +318,20 @@ inline void Core::handle_open() {
   // offered some and the server chose none).
   const auto &offered = client->offered;
   const std::string chosen = con->get_response_header("Sec-WebSocket-Protocol");
+  // protocol() is read from any thread, so it is written once: a server
+  // that reconnects us with another subprotocol fails, for good.
+  if (client->opened && chosen != protocol) {
+    no_retry = true;
+    fail_connection("Error during WebSocket handshake: the server chose the "
+                    "subprotocol '" +
+                        chosen + "' on reconnecting, after '" + protocol +
+                        "' before",
+                    close_status::blank);
+    return;
+  }
   if ((!chosen.empty() || !offered.empty()) &&
       std::find(offered.begin(), offered.end(), chosen) == offered.end()) {
+    no_retry = true;
     fail_connection(
         chosen.empty()
             ? "Error during WebSocket handshake: Sent non-empty "
@@ -330,19 +344,23 @@ inline void Core::handle_open() {
   }
   const std::string ext = con->get_response_header("Sec-WebSocket-Extensions");
   if (!ext.empty()) {
+    no_retry = true;
     fail_connection("Error during WebSocket handshake: the server chose "
                     "extensions that were not offered: " +
                         ext,
                     close_status::blank);
     return;
   }
-  protocol = chosen;
+  if (!client->opened)
+    protocol = chosen;
   forget_handshake(*con);
   asio::error_code ignored;
   con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
   unsigned short expected = WebSocket::CONNECTING;
   // close() from another thread may have won; its abort is already queued.
   if (ready_state.compare_exchange_strong(expected, WebSocket::OPEN)) {
+    client->opened = true;
+    client->open_since = std::chrono::steady_clock::now();
     start_heartbeat();
     Event e;
     e.type = "open";
@@ -427,14 +445,21 @@ inline void Core::handle_fail() {
   std::string message = fail_message;
   if (!failing) {
     const int status = con->get_response_code();
-    if (status != 0 && status != 101)
+    if (status != 0 && status != 101) {
       message = "Error during WebSocket handshake: Unexpected response code: " +
                 std::to_string(status);
+      // The server refused us (401, 403, 404, ...): asking again will not
+      // change its mind; 429 (Too Many Requests) and 5xx may.
+      no_retry = status >= 400 && status < 500 && status != 429;
+    }
 #if WS_TLS
-    else if (!con->tls_error().empty())
+    else if (!con->tls_error().empty()) {
       message = client && client->verify
                     ? tls_failure(con->native_tls(), con->tls_error())
                     : "TLS handshake failed: " + con->tls_error();
+      no_retry = client && client->verify &&
+                 SSL_get_verify_result(con->native_tls()) != X509_V_OK;
+    }
 #endif
     else
       message = con->get_ec().message();
@@ -476,8 +501,19 @@ inline void Core::begin_close(std::uint16_t code, const std::string &reason) {
 }
 
 inline void Core::abort_connecting() {
-  if (finished || !con)
-    return; // start_client() saw the state and finished already
+  no_retry = true;
+  if (finished)
+    return;
+  if (!con) {
+    // Waiting to reconnect: stop waiting. (Before the first attempt,
+    // start_client() sees the state and finishes.)
+    if (client && client->retry) {
+      client->retry.reset(); // cancels the wait
+      finish("WebSocket is closed before the connection is established.",
+             CloseCode::abnormalClosure, "", false);
+    }
+    return;
+  }
   failing = true;
   fail_message = "WebSocket is closed before the connection is established.";
   con->terminate(websocketpp::lib::error_code());
@@ -485,6 +521,24 @@ inline void Core::abort_connecting() {
 
 inline void Core::finish(const std::string &error, std::uint16_t code,
                          const std::string &reason, bool clean) {
+  if (client && client->open_since != std::chrono::steady_clock::time_point()) {
+    if (std::chrono::steady_clock::now() - client->open_since >=
+        client->reconnect.minUptime)
+      client->attempt = 0;
+    client->open_since = {};
+  }
+  if (may_reconnect(code)) {
+    // Back to CONNECTING, unless close() on another thread got here first
+    // (CLOSING): then the program asked for the end.
+    unsigned short s = ready_state.load();
+    while ((s == WebSocket::OPEN || s == WebSocket::CONNECTING) &&
+           !ready_state.compare_exchange_weak(s, WebSocket::CONNECTING)) {
+    }
+    if (s == WebSocket::OPEN || s == WebSocket::CONNECTING) {
+      reconnect(error, code, reason, clean);
+      return;
+    }
+  }
   finished = true;
   ready_state = WebSocket::CLOSED;
   heartbeat.reset();              // cancels the wait
@@ -509,6 +563,80 @@ inline void Core::finish(const std::string &error, std::uint16_t code,
   con.reset();
   if (auto s = server.lock())
     s->forget(*this);
+}
+
+/// Whether the end of this connection is one that connecting again may heal
+/// (see ReconnectOptions).
+inline bool Core::may_reconnect(std::uint16_t code) const {
+  if (!client || !client->reconnect.enabled || we_closed || no_retry ||
+      handles.load() == 0)
+    return false;
+  const ReconnectOptions &r = client->reconnect;
+  if (r.maxAttempts && client->attempt >= r.maxAttempts)
+    return false;
+  if (code == CloseCode::normalClosure)
+    return false;
+  const bool policy =
+      code == CloseCode::policyViolation || (code >= 4000 && code <= 4999);
+  return !policy || r.afterPolicyClose;
+}
+
+/// The back-off before attempt `n` (1, 2, ...): initialDelay * factor^(n-1),
+/// at most maxDelay, then a random point between half and all of it.
+inline std::chrono::milliseconds backoff(const ReconnectOptions &r,
+                                         unsigned n) {
+  double ms = static_cast<double>(r.initialDelay.count());
+  const double most = static_cast<double>(r.maxDelay.count());
+  for (unsigned i = 1; i < n && ms < most; ++i)
+    ms *= r.factor;
+  ms = std::min(ms, most);
+  thread_local std::mt19937 random{std::random_device{}()};
+  std::uniform_real_distribution<double> share(0.5, 1.0);
+  return std::chrono::milliseconds(static_cast<long long>(ms * share(random)));
+}
+
+/// The connection ended and another attempt may heal it: the socket, back in
+/// CONNECTING, fires error (if it failed) and reconnecting instead of close,
+/// and connects again after the back-off.
+inline void Core::reconnect(std::string error, std::uint16_t code,
+                            std::string reason, bool clean) {
+  // By value: they may be this connection's own fields, reset below.
+  heartbeat.reset();
+  if (con)
+    con->core = nullptr;
+  con.reset();
+  failing = false;
+  fail_message.clear();
+  awaiting_pong = false;
+  pong_owed = false;
+  const unsigned attempt = ++client->attempt;
+  const auto delay = backoff(client->reconnect, attempt);
+  // Armed before the events: close() in a handler finds the wait to end.
+  client->retry = std::make_unique<asio::steady_timer>(loop().ctx, delay);
+  client->retry->async_wait(
+      [self = shared_from_this()](const asio::error_code &ec) {
+        if (ec)
+          return; // cancelled: close() or the last handle
+        self->client->retry.reset();
+        self->start_client();
+      });
+  auto keep = shared_from_this(); // a handler may let go of the socket
+  if (!error.empty()) {
+    ErrorEvent e;
+    e.type = "error";
+    e.message = error;
+    fire(e, &Core::onerror);
+  }
+  if (!client->retry)
+    return; // an error handler called close()
+  ReconnectingEvent e;
+  e.type = "reconnecting";
+  e.code = code;
+  e.reason = reason;
+  e.wasClean = clean;
+  e.attempt = attempt;
+  e.delay = delay;
+  fire(e, &Core::onreconnecting);
 }
 
 template <class E>

@@ -56,6 +56,15 @@ WS_DECL WebSocket::WebSocket(const std::string &url,
   client->offered = protocols;
   client->headers = detail::handshake_headers(options);
   core_->limits = options;
+  const ReconnectOptions &r = options.reconnect;
+  if (r.enabled && (r.initialDelay.count() < 0 || r.maxDelay < r.initialDelay ||
+                    !(r.factor >= 1.0)))
+    throw std::invalid_argument(
+        "Failed to construct 'WebSocket': reconnect needs 0 <= initialDelay "
+        "<= maxDelay and a factor of at least 1.");
+  client->reconnect = r;
+  if (options.reconnect.enabled && options.pingInterval.count() == 0)
+    core_->limits.pingInterval = std::chrono::seconds(30);
   core_->client = std::move(client);
   core_->handles = 1;
   // Step 8 runs "in parallel": on the loop, after this code has had its
@@ -111,6 +120,7 @@ WS_DECL void WebSocket::bind_handlers() {
   onmessage.slot_ = &core_->onmessage;
   onerror.slot_ = &core_->onerror;
   onclose.slot_ = &core_->onclose;
+  onreconnecting.slot_ = &core_->onreconnecting;
 }
 
 WS_DECL WebSocket::ListenerId
