@@ -9,13 +9,15 @@
 
 static const char usage[] =
     "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE] "
-    "[--version]\n"
+    "[--reconnect] [--version]\n"
     "Chats through a chat_server (default ws://localhost:8000/): each line\n"
     "typed is sent as 'NAME: line' and each message received is printed.\n"
     "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n"
-    "  --ca FILE  for wss://, also trust the CA certificates in this PEM "
+    "  --ca FILE      for wss://, also trust the CA certificates in this PEM "
     "file\n"
-    "  --version  print the version and exit\n"
+    "  --reconnect    when the connection drops, connect again (waiting 1 s,\n"
+    "                 2 s, ... up to 30 s) and go on chatting\n"
+    "  --version      print the version and exit\n"
     "Exits 0 when the chat closed cleanly, 1 otherwise, 2 on a usage error.\n";
 
 int main(int argc, char **argv) {
@@ -36,6 +38,8 @@ int main(int argc, char **argv) {
       has_nick = true;
     } else if (arg == "--ca" && i + 1 < argc) {
       options.caFile = argv[++i];
+    } else if (arg == "--reconnect") {
+      options.reconnect.enabled = true;
     } else if (arg.rfind("-", 0) != 0) {
       url = arg;
     } else {
@@ -66,6 +70,14 @@ int main(int argc, char **argv) {
     socket.onopen = [&](const ws::Event &) {
       // JS: lines.resume();
       lines.resume();
+    };
+    // JS: socket.onreconnecting = (event) => {
+    socket.onreconnecting = [&](const ws::ReconnectingEvent &event) {
+      // JS: lines.pause();
+      lines.pause();
+      // JS: console.error(`chat_client: reconnecting in ${event.delay} ms`);
+      std::cerr << "chat_client: reconnecting in " << event.delay.count()
+                << " ms" << std::endl;
     };
     // JS: lines.on("line", (line) => {
     lines.online = [&](const std::string &line) {

@@ -31,14 +31,16 @@ start_server(const std::string &kind,
   return std::make_unique<test::Process>(argv);
 }
 
-std::unique_ptr<test::Process> start_client(const std::string &kind,
-                                            const std::string &url,
-                                            const std::string &nick) {
+std::unique_ptr<test::Process>
+start_client(const std::string &kind, const std::string &url,
+             const std::string &nick,
+             const std::vector<std::string> &flags = {}) {
   std::vector<std::string> argv =
       kind == "C++" ? std::vector<std::string>{test::env("CHAT_CLIENT")}
                     : std::vector<std::string>{"/usr/bin/env", node_path(),
                                                "node", js("chat_client.js")};
   argv.insert(argv.end(), {url, "--nick", nick});
+  argv.insert(argv.end(), flags.begin(), flags.end());
   return std::make_unique<test::Process>(argv);
 }
 
@@ -82,6 +84,41 @@ TEST_CASE("every chat client talks through every chat server") {
     server->signal(SIGTERM);
     CHECK(server->wait() == 0);
   }
+}
+
+TEST_CASE("chat_client --reconnect, both kinds: kill and restart the server "
+          "and the chat goes on") {
+  auto server = start_server("C++");
+  const std::string port = test::port_in(server->read_line());
+  const std::string url = "ws://127.0.0.1:" + port + "/";
+  auto ann = start_client("C++", url, "ann", {"--reconnect"});
+  auto bob = start_client("JS", url, "bob", {"--reconnect"});
+  CHECK(ann->read_line() == "Welcome to the chat room.");
+  CHECK(bob->read_line() == "Welcome to the chat room.");
+
+  server->signal(SIGKILL); // no close frame: the connections just drop
+  server->wait();
+  // Typed while away: sent once the socket is open again.
+  ann->write_line("are you there?");
+  server = start_server("C++", {"--port", port});
+  CHECK(server->read_line() ==
+        "chat_server listening on http://127.0.0.1:" + port + "/");
+  CHECK(ann->read_line(20s) == "Welcome to the chat room.");
+  CHECK(bob->read_line(20s) == "Welcome to the chat room.");
+  // ann's line may go before bob is back; this one goes after both are.
+  bob->write_line("back");
+  for (auto *client : {ann.get(), bob.get()}) {
+    std::string line = client->read_line();
+    if (line == "ann: are you there?")
+      line = client->read_line();
+    CHECK(line == "bob: back");
+  }
+  ann->close_stdin();
+  CHECK(ann->wait() == 0);
+  bob->close_stdin();
+  CHECK(bob->wait() == 0);
+  server->signal(SIGTERM);
+  CHECK(server->wait() == 0);
 }
 
 TEST_CASE("--origin: both servers refuse pages of other origins with 403") {

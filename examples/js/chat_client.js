@@ -2,18 +2,24 @@
 // chat_client.cpp: the same flags, output, statement order, names and
 // strings; each statement there follows this file's line after "JS:". The
 // page's own lines (wschatclient.html) are shown after "Page:". Needs the
-// `ws` package (npm install, in this folder).
+// `ws` package (npm install, in this folder); --reconnect is the C++ option
+// written by hand (reconnecting_websocket.js: Node's ws has none).
 // SPDX-License-Identifier: MIT
 const fs = require("fs");
 const readline = require("readline");
-const WebSocket = require("ws");
+// One Node ws WebSocket, or with options.reconnect, one that reconnects.
+const WebSocket = require("./reconnecting_websocket");
 
 const usage =
-  "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE]\n" +
+  "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE] " +
+  "[--reconnect]\n" +
   "Chats through a chat_server (default ws://localhost:8000/): each line\n" +
   "typed is sent as 'NAME: line' and each message received is printed.\n" +
   "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n" +
-  "  --ca FILE  for wss://, also trust the CA certificates in this PEM file\n";
+  "  --ca FILE      for wss://, also trust the CA certificates in this PEM " +
+  "file\n" +
+  "  --reconnect    when the connection drops, connect again (waiting 1 s,\n" +
+  "                 2 s, ... up to 30 s) and go on chatting\n";
 
 async function main(argv) {
   // JS only: the flags, read as chat_client.cpp reads them.
@@ -29,6 +35,8 @@ async function main(argv) {
       nick = argv[++i];
     } else if (arg === "--ca" && i + 1 < argv.length) {
       options.ca = fs.readFileSync(argv[++i]);
+    } else if (arg === "--reconnect") {
+      options.reconnect = { enabled: true };
     } else if (!arg.startsWith("-")) {
       url = arg;
     } else {
@@ -60,6 +68,10 @@ async function main(argv) {
   };
   socket.onopen = () => {
     lines.resume();
+  };
+  socket.onreconnecting = (event) => {
+    lines.pause();
+    console.error(`chat_client: reconnecting in ${event.delay} ms`);
   };
   // Page: input.onchange = () => {
   lines.on("line", (line) => {
