@@ -65,7 +65,7 @@ suite "ASan+UBSan" build-asan \
   "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
   constructor send close events server threads protocol conformance tools chat \
   tls redis interop browser limits faults failures lifetime timers reconnect \
-  soak
+  proxy soak
 # -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \

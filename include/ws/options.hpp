@@ -95,6 +95,21 @@ struct ClientOptions : ConnectionLimits {
   /// origin and a server may check (ServerOptions::allowedOrigins). Empty:
   /// none is sent, as Node's ws sends none.
   std::string origin;
+  /// An HTTP proxy to go through (Node: an agent such as https-proxy-agent;
+  /// curl: --proxy): "http://host:port", or "http://user:password@host:port"
+  /// for basic authentication (percent-encode special characters). The
+  /// proxy is asked for a tunnel (HTTP CONNECT) to the server, for ws:// and
+  /// wss:// alike; wss:// runs TLS through it, end to end, and checks the
+  /// server's certificate as without a proxy. No scheme means http://, no
+  /// port 1080, as in curl. A proxy that refuses (407, 403, ...) or answers
+  /// with nonsense fires error naming its answer, then close 1006.
+  std::string proxy;
+  /// With `proxy` empty, take it from the environment as curl does:
+  /// https_proxy or HTTPS_PROXY for wss://, http_proxy (lower case only)
+  /// for ws://, else all_proxy or ALL_PROXY; none for a host that no_proxy
+  /// or NO_PROXY lists (names match their subdomains too; "*" matches all).
+  /// Off by default: a browser takes the system's settings, Node's ws none.
+  bool proxyFromEnvironment = false;
   /// Reconnection after unexpected closes (see ReconnectOptions). With it
   /// on and pingInterval 0, the heartbeat is 30 s: without one a link that
   /// died silently (no FIN, no RST) would be found only by TCP, hours later.

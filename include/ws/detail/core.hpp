@@ -10,6 +10,7 @@
 #include "config.hpp"
 #include "frame.hpp"
 #include "loop.hpp"
+#include "proxy.hpp"
 #include "tls.hpp"
 #include "url.hpp"
 
@@ -40,7 +41,8 @@ struct ClientState {
   Url parsed;
   std::vector<std::string> offered; // the subprotocols asked for
   std::vector<std::pair<std::string, std::string>> headers; // with Origin
-  bool verify = true; // check the server's certificate
+  bool verify = true;                // check the server's certificate
+  std::unique_ptr<ProxyRoute> proxy; // none: straight to the server
 #if WS_TLS
   TlsContext tls; // wss:// only
 #endif

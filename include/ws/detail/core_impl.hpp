@@ -161,7 +161,15 @@ inline void Core::start_client() {
   // Asked for when connect() gives the connection its URL.
   c->set_tls_init_handler([ctx = client->tls](Hdl) { return ctx; });
 #endif
+  if (client->proxy) {
+    // websocketpp resolves and dials the proxy; the tunnel is ours (see
+    // dual_socket::Tunnel), so its own proxy step is then turned off.
+    c->set_proxy(client->proxy->address, ec);
+    c->set_tunnel(client->proxy->tunnel);
+  }
   client_endpoint().connect(c);
+  if (client->proxy)
+    c->set_proxy("", ec);
 #if WS_TLS
   // connect() made the TLS stream; the handshake waits for TCP.
   if (c->native_tls())
@@ -445,7 +453,11 @@ inline void Core::handle_fail() {
   std::string message = fail_message;
   if (!failing) {
     const int status = con->get_response_code();
-    if (status != 0 && status != 101) {
+    if (!con->tunnel_error().empty()) {
+      message = con->tunnel_error();
+      const int refused = con->tunnel_status();
+      no_retry = refused >= 400 && refused < 500 && refused != 429;
+    } else if (status != 0 && status != 101) {
       message = "Error during WebSocket handshake: Unexpected response code: " +
                 std::to_string(status);
       // The server refused us (401, 403, 404, ...): asking again will not
@@ -463,6 +475,9 @@ inline void Core::handle_fail() {
 #endif
     else
       message = con->get_ec().message();
+    if (client && client->proxy && !con->tunnel_asked())
+      message = "the proxy " + client->proxy->address +
+                " could not be reached: " + message;
   }
   // A client that never opened says where it was going, as Chromium's
   // console does.

@@ -12,12 +12,15 @@
 
 #include <websocketpp/common/asio.hpp>
 #include <websocketpp/common/connection_hdl.hpp>
+#include <websocketpp/transport/asio/base.hpp>
 #include <websocketpp/transport/asio/security/base.hpp>
 #include <websocketpp/uri.hpp>
 #if WS_TLS
 #include <websocketpp/common/asio_ssl.hpp>
 #endif
 
+#include <cctype>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <sstream>
@@ -86,6 +89,22 @@ public:
   }
 };
 
+/// An HTTP CONNECT tunnel (RFC 9110 9.3.6) that a client opens through the
+/// proxy it reached, before TLS and the WebSocket handshake. websocketpp's
+/// own proxy code only resolves and dials the proxy for us: its reading of
+/// the answer throws out of the event loop on a malformed one (its issue
+/// 1197), reads without bound, and hides the proxy's status line.
+struct Tunnel {
+  std::string proxy;         // for messages: http://host:port
+  std::string authority;     // host:port to connect to
+  std::string authorization; // Proxy-Authorization value, or ""
+  std::chrono::milliseconds timeout{10000};
+};
+
+/// Bounds the proxy's answer: a CONNECT answer is a status line and a few
+/// headers.
+constexpr std::size_t max_proxy_answer = 16 * 1024;
+
 /// The per-connection half of the policy (websocketpp's
 /// transport/asio/security/{none,tls}.hpp, merged).
 class connection : public std::enable_shared_from_this<connection> {
@@ -114,6 +133,19 @@ public:
 #endif
   /// Why the TLS handshake failed, as OpenSSL said it ("" if it did not).
   const std::string &tls_error() const { return tls_error_; }
+
+  /// A client's tunnel through its proxy (set before connecting).
+  void set_tunnel(Tunnel t) {
+    tunnel_ = std::make_unique<Tunnel>(std::move(t));
+  }
+  /// Why the tunnel failed ("" if it did not), and the proxy's status code
+  /// when it answered with one.
+  const std::string &tunnel_error() const { return tunnel_error_; }
+  int tunnel_status() const { return tunnel_status_; }
+  /// Whether the proxy was reached (the tunnel was asked for).
+  bool tunnel_asked() const {
+    return tunnel_timer_ || tunnel_status_ || !tunnel_error_.empty();
+  }
 
   std::string get_remote_endpoint(wsp::lib::error_code &ec) const {
     asio::error_code aec;
@@ -152,10 +184,10 @@ protected:
 
   void pre_init(wsp::transport::init_handler callback) {
 #if WS_TLS
-    if (ec_ || (!is_server_ && uri_ && uri_->get_secure() && !tls_)) {
-      callback(
-          ec_ ? ec_
-              : sock::make_error_code(sock::error::missing_tls_init_handler));
+    if (!ec_ && !is_server_ && uri_ && uri_->get_secure() && !tls_)
+      ec_ = sock::make_error_code(sock::error::missing_tls_init_handler);
+    if (ec_) {
+      callback(ec_);
       return;
     }
     if (tls_ && !is_server_) {
@@ -165,15 +197,111 @@ protected:
       asio::ip::make_address(host, aec);
       if (aec &&
           SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str()) != 1) {
-        callback(sock::make_error_code(sock::error::tls_failed_sni_hostname));
+        ec_ = sock::make_error_code(sock::error::tls_failed_sni_hostname);
+        callback(ec_);
         return;
       }
     }
 #endif
+    if (tunnel_ && !ec_)
+      return open_tunnel(std::move(callback));
+    callback(ec_);
+  }
+
+  /// Asks the proxy for the tunnel and reads its answer, within the
+  /// tunnel's timeout.
+  void open_tunnel(wsp::transport::init_handler callback) {
+    auto self = get_shared();
+    auto request = std::make_shared<std::string>(
+        "CONNECT " + tunnel_->authority +
+        " HTTP/1.1\r\nHost: " + tunnel_->authority + "\r\n");
+    if (!tunnel_->authorization.empty())
+      *request += "Proxy-Authorization: " + tunnel_->authorization + "\r\n";
+    *request += "\r\n";
+    tunnel_timer_ =
+        std::make_unique<asio::steady_timer>(*service_, tunnel_->timeout);
+    tunnel_timer_->async_wait([self](const asio::error_code &ec) {
+      if (ec)
+        return; // the answer came first
+      self->tunnel_error_ =
+          "the proxy " + self->tunnel_->proxy + " did not answer within " +
+          std::to_string(self->tunnel_->timeout.count()) + " ms";
+      asio::error_code ignored;
+      self->stream_.tcp->close(ignored); // ends the pending read or write
+    });
+    asio::async_write(
+        *stream_.tcp, asio::buffer(*request),
+        [self, request, callback](const asio::error_code &ec, std::size_t) {
+          if (ec)
+            return self->tunnel_done(ec, callback);
+          auto answer = std::make_shared<asio::streambuf>(max_proxy_answer);
+          asio::async_read_until(
+              *self->stream_.tcp, *answer, "\r\n\r\n",
+              [self, answer, callback](const asio::error_code &ec,
+                                       std::size_t n) {
+                if (!ec)
+                  self->read_tunnel_answer(*answer, n);
+                self->tunnel_done(ec, callback);
+              });
+        });
+  }
+
+  /// Checks the proxy's answer head (`n` bytes of `answer`): any 2xx opens
+  /// the tunnel (RFC 9110 15.3); anything else is the proxy's refusal.
+  void read_tunnel_answer(const asio::streambuf &answer, std::size_t n) {
+    const std::string head(asio::buffers_begin(answer.data()),
+                           asio::buffers_begin(answer.data()) + n);
+    const std::string line = head.substr(0, head.find("\r\n"));
+    // "HTTP/1.x SSS reason"
+    const bool well_formed =
+        line.size() >= 12 && line.compare(0, 7, "HTTP/1.") == 0 &&
+        line[8] == ' ' && std::isdigit(static_cast<unsigned char>(line[9])) &&
+        std::isdigit(static_cast<unsigned char>(line[10])) &&
+        std::isdigit(static_cast<unsigned char>(line[11])) &&
+        (line.size() == 12 || line[12] == ' ');
+    std::string shown;
+    for (char c : line.substr(0, 200))
+      shown += (c >= 0x20 && c < 0x7f) ? c : '?';
+    if (!well_formed) {
+      tunnel_error_ =
+          "the proxy " + tunnel_->proxy + " sent a malformed answer: " + shown;
+      return;
+    }
+    tunnel_status_ = std::stoi(line.substr(9, 3));
+    if (tunnel_status_ < 200 || tunnel_status_ > 299)
+      tunnel_error_ = "the proxy " + tunnel_->proxy +
+                      " refused the tunnel: " + shown.substr(9);
+    else if (answer.size() > n)
+      // The server speaks only after our request or TLS hello: bytes now
+      // are not the server's.
+      tunnel_error_ = "the proxy " + tunnel_->proxy +
+                      " sent bytes after its answer, before the server "
+                      "could speak";
+  }
+
+  void tunnel_done(const asio::error_code &ec,
+                   const wsp::transport::init_handler &callback) {
+    tunnel_timer_.reset(); // cancels it
+    if (tunnel_error_.empty() && ec) {
+      tunnel_error_ = ec == asio::error::not_found
+                          ? "the proxy " + tunnel_->proxy +
+                                " sent an answer over " +
+                                std::to_string(max_proxy_answer) +
+                                " bytes without an end to its headers"
+                          : "the proxy " + tunnel_->proxy +
+                                " closed the connection: " + ec.message();
+    }
+    if (!tunnel_error_.empty())
+      ec_ = wsp::transport::asio::error::make_error_code(
+          wsp::transport::asio::error::proxy_failed);
     callback(ec_);
   }
 
   void post_init(wsp::transport::init_handler callback) {
+    // websocketpp goes on to post_init after a failed pre_init, whose
+    // callback has already had the error.
+    if (ec_)
+      return;
 #if WS_TLS
     if (tls_) {
       auto self = get_shared();
@@ -308,6 +436,10 @@ private:
   wsp::connection_hdl hdl_;
   wsp::lib::error_code ec_;
   std::string tls_error_;
+  std::unique_ptr<Tunnel> tunnel_;
+  std::unique_ptr<asio::steady_timer> tunnel_timer_;
+  std::string tunnel_error_;
+  int tunnel_status_ = 0;
   std::unique_ptr<Tcp> tcp_;
 #if WS_TLS
   TlsInitHandler tls_init_;

@@ -55,6 +55,7 @@ WS_DECL WebSocket::WebSocket(const std::string &url,
   client->url = client->parsed.href;
   client->offered = protocols;
   client->headers = detail::handshake_headers(options);
+  client->proxy = detail::proxy_route(client->parsed, options);
   core_->limits = options;
   const ReconnectOptions &r = options.reconnect;
   if (r.enabled && (r.initialDelay.count() < 0 || r.maxDelay < r.initialDelay ||
