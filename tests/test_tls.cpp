@@ -319,3 +319,106 @@ TEST_CASE("a close over TLS ends both sides at once, not after a timeout") {
   CHECK(server_closes[0].code == 4001);
   CHECK(server_closes[0].wasClean);
 }
+
+namespace {
+
+/// A wss:// echo server that asks clients for certificates (Node:
+/// requestCert, ca) and records each upgrade request it checked.
+struct CertCheckingServer {
+  std::vector<ws::Request> seen;
+  bool refuse_unauthorized = false; // what verifyClient decides
+  std::unique_ptr<TlsEcho> echo;
+  explicit CertCheckingServer(bool reject_unauthorized) {
+    ws::ServerOptions o = tls_options(certs().server);
+    o.requestCert = true;
+    o.rejectUnauthorized = reject_unauthorized;
+    o.caFile = certs().ca;
+    echo = std::make_unique<TlsEcho>(o);
+    echo->server.verifyClient = [this](const ws::Request &req) {
+      seen.push_back(req);
+      return !(refuse_unauthorized && !req.authorized);
+    };
+  }
+};
+
+ws::ClientOptions with_certificate(const std::string &cert) {
+  ws::ClientOptions o = trusting_ca();
+  o.certFile = cert;
+  o.keyFile = certs().key;
+  return o;
+}
+
+} // namespace
+
+TEST_CASE("client certificates: shown, checked against the server's CA, "
+          "and seen by verifyClient") {
+  CertCheckingServer checking(true);
+  const Recorder r =
+      connect(checking.echo->url(), with_certificate(certs().client));
+  CHECK(r.events == std::vector<std::string>{"open", "close"});
+  REQUIRE(checking.seen.size() == 1);
+  CHECK(checking.seen[0].peerCertificate.subject == "CN=ann");
+  CHECK(checking.seen[0].peerCertificate.issuer == "CN=ws test CA");
+  CHECK(checking.seen[0].authorized);
+  CHECK(checking.seen[0].authorizationError.empty());
+
+  // Without one, or with one no trusted CA signed, the TLS handshake fails
+  // (Node's default: rejectUnauthorized) and no request is seen. In TLS 1.3
+  // the server's alert comes after the client's side of the handshake, so
+  // the client reads it as it waits for the upgrade's answer.
+  const std::pair<ws::ClientOptions, std::string> refusals[] = {
+      {trusting_ca(), "alert certificate required"},
+      {with_certificate(certs().client_self), "alert unknown ca"}};
+  for (const auto &[options, alert] : refusals) {
+    const Recorder refused = connect(checking.echo->url(), options);
+    REQUIRE(refused.events == std::vector<std::string>{"error", "close"});
+    INFO(refused.errors[0]);
+    CHECK(refused.errors[0].find(alert) != std::string::npos);
+  }
+  CHECK(checking.seen.size() == 1);
+}
+
+TEST_CASE("requestCert without rejectUnauthorized: the program decides") {
+  CertCheckingServer checking(false);
+  CHECK(connect(checking.echo->url(), trusting_ca()).events ==
+        std::vector<std::string>{"open", "close"});
+  CHECK(connect(checking.echo->url(), with_certificate(certs().client_self))
+            .events == std::vector<std::string>{"open", "close"});
+  REQUIRE(checking.seen.size() == 2);
+  CHECK_FALSE(checking.seen[0].authorized);
+  CHECK(checking.seen[0].peerCertificate.subject.empty());
+  CHECK(checking.seen[0].authorizationError ==
+        "the client showed no certificate");
+  CHECK_FALSE(checking.seen[1].authorized);
+  CHECK(checking.seen[1].peerCertificate.subject == "CN=mallory");
+  CHECK(checking.seen[1].authorizationError == "self-signed certificate");
+
+  checking.refuse_unauthorized = true; // verifyClient says no: 403
+  const Recorder refused =
+      connect(checking.echo->url(), with_certificate(certs().client_self));
+  REQUIRE(refused.events == std::vector<std::string>{"error", "close"});
+  CHECK(refused.errors[0].find("Unexpected response code: 403") !=
+        std::string::npos);
+  CHECK(
+      connect(checking.echo->url(), with_certificate(certs().client)).events ==
+      std::vector<std::string>{"open", "close"});
+}
+
+TEST_CASE("client certificate options: files that go together, or a clear "
+          "error") {
+  ws::ClientOptions half = trusting_ca();
+  half.certFile = certs().client;
+  CHECK_THROWS_AS(WebSocket("wss://localhost:1/", {}, half), ws::TlsError);
+  ws::ClientOptions mismatched = with_certificate(certs().client);
+  mismatched.keyFile = certs().key_of_other;
+  CHECK_THROWS_WITH(WebSocket("wss://localhost:1/", {}, mismatched),
+                    Catch::Contains("does not match certificate file"));
+  ws::ServerOptions plain;
+  plain.requestCert = true;
+  CHECK_THROWS_AS(ws::Server(plain), ws::TlsError);
+  ws::ServerOptions no_ca = tls_options(certs().server);
+  no_ca.requestCert = true;
+  no_ca.caFile = "/no/such/ca.pem";
+  CHECK_THROWS_WITH(ws::Server(no_ca), Catch::Contains("/no/such/ca.pem"));
+  ws::run(); // the constructors that threw left nothing running
+}

@@ -29,6 +29,8 @@ public:
   std::string leaf_of_inter; // signed by the intermediate below
   std::string intermediate;  // a CA under ca, for chainFile tests
   std::string key_of_other;  // a key that matches none of them
+  std::string client;        // CN ann, for TLS client authentication
+  std::string client_self;   // CN mallory, signed by itself
 
   TestCa() {
     char tmpl[] = "/tmp/ws-tls-XXXXXX";
@@ -62,6 +64,11 @@ public:
                                              inter, false, names, 0, 30));
     EVP_PKEY *other = new_key();
     key_of_other = write_key("other.key", other);
+    client = write_cert("client.pem", make("ann", server_key, ca_key, ca_cert,
+                                           false, {}, 0, 30, "clientAuth"));
+    client_self = write_cert("client_self.pem",
+                             make("mallory", server_key, server_key, nullptr,
+                                  false, {}, 0, 30, "clientAuth"));
     for (EVP_PKEY *k : {ca_key, server_key, inter_key, other})
       EVP_PKEY_free(k);
   }
@@ -101,7 +108,7 @@ private:
   // signed by issuer_key (issuer == nullptr: by itself).
   X509 *make(const std::string &cn, EVP_PKEY *key, EVP_PKEY *issuer_key,
              X509 *issuer, bool is_ca, const std::vector<std::string> &names,
-             long from_days, long to_days) {
+             long from_days, long to_days, const char *usage = "serverAuth") {
     static long serial = 1;
     X509 *cert = X509_new();
     certs_.push_back(cert);
@@ -125,7 +132,7 @@ private:
     if (issuer)
       extend(cert, signer, NID_authority_key_identifier, "keyid:always");
     if (!is_ca)
-      extend(cert, signer, NID_ext_key_usage, "serverAuth");
+      extend(cert, signer, NID_ext_key_usage, usage);
     std::string alt;
     for (const auto &n : names)
       alt += (alt.empty() ? "" : ",") + n;

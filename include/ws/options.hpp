@@ -84,6 +84,11 @@ struct ClientOptions : ConnectionLimits {
   /// Node: rejectUnauthorized. false accepts any certificate for any host:
   /// for tests only. A warning goes to stderr once per process.
   bool rejectUnauthorized = true;
+  /// Node: cert and key. A TLS client certificate (PEM; the chain may follow
+  /// the certificate) and its key, shown to a wss:// server that asks for
+  /// one (ServerOptions::requestCert). Both or neither.
+  std::string certFile;
+  std::string keyFile;
   /// Node: headers. More headers for the opening handshake, in order (e.g.
   /// {{"Authorization", "Bearer ..."}, {"Cookie", "id=1"}}); the server
   /// sees them in ws::Request. The constructor throws ws::SyntaxError for
@@ -128,6 +133,15 @@ struct ServerOptions : ConnectionLimits {
   std::string certFile;
   std::string keyFile;
   std::string chainFile;
+  /// Node: requestCert. Ask each TLS client for a certificate, checked
+  /// against caFile. With rejectUnauthorized (the default, as in Node) a
+  /// client without a valid one fails the TLS handshake; without it the
+  /// connection goes on, and ws::Request says whether the certificate was
+  /// authorized and whose it is, for verifyClient to decide.
+  bool requestCert = false;
+  bool rejectUnauthorized = true;
+  /// Node: ca. PEM CA certificates that client certificates must chain to.
+  std::string caFile;
 
   /// A socket whose bufferedAmount is already over this when send() or
   /// broadcast() adds a message (a client that does not read) is closed

@@ -31,6 +31,14 @@ struct CaseInsensitiveLess {
 };
 using Headers = std::map<std::string, std::string, CaseInsensitiveLess>;
 
+/// The certificate a TLS client showed (ServerOptions::requestCert). Node:
+/// req.socket.getPeerCertificate(), whose subject and issuer are objects;
+/// here the RFC 2253 strings, e.g. "CN=ann,O=Example".
+struct PeerCertificate {
+  std::string subject; ///< "" when the client showed none
+  std::string issuer;
+};
+
 /// An HTTP request: the upgrade request of a WebSocket, or a plain one.
 /// Node: http.IncomingMessage.
 struct Request {
@@ -41,6 +49,12 @@ struct Request {
   Headers headers;    ///< e.g. headers["Origin"]
   std::string remoteAddress;
   std::uint16_t remotePort = 0;
+  /// Over TLS with ServerOptions::requestCert: the client's certificate,
+  /// and (Node: req.socket.authorized, authorizationError) whether it
+  /// chains to ServerOptions::caFile, or why not.
+  PeerCertificate peerCertificate;
+  bool authorized = false;
+  std::string authorizationError;
   /// A header's value, or "" when absent.
   std::string header(const std::string &name) const;
 };

@@ -16,6 +16,35 @@
 
 namespace ws::detail {
 
+#if WS_TLS
+/// The certificate a TLS client showed, and whether it verified.
+inline void read_peer_certificate(SSL *ssl, PeerCertificate &cert,
+                                  bool &authorized, std::string &why_not) {
+  auto text = [](X509_NAME *name) {
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()),
+                                                  BIO_free);
+    X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253);
+    char *data = nullptr;
+    const long n = BIO_get_mem_data(bio.get(), &data);
+    return std::string(data, static_cast<std::size_t>(n));
+  };
+  std::unique_ptr<X509, decltype(&X509_free)> peer(
+      SSL_get1_peer_certificate(ssl), X509_free);
+  if (!peer) {
+    authorized = false;
+    why_not = "the client showed no certificate";
+    return;
+  }
+  cert.subject = text(X509_get_subject_name(peer.get()));
+  cert.issuer = text(X509_get_issuer_name(peer.get()));
+  const long result = SSL_get_verify_result(ssl);
+  authorized = result == X509_V_OK;
+  if (!authorized)
+    why_not = X509_verify_cert_error_string(result);
+}
+
+#endif
+
 inline Request make_request(const ConnectionPtr &con) {
   Request req;
   const auto &r = con->get_request();
@@ -37,6 +66,11 @@ inline Request make_request(const ConnectionPtr &con) {
     req.remoteAddress = addr.to_string();
     req.remotePort = ep.port();
   }
+#if WS_TLS
+  if (SSL *ssl = con->native_tls(); ssl && SSL_get_verify_mode(ssl) != 0)
+    read_peer_certificate(ssl, req.peerCertificate, req.authorized,
+                          req.authorizationError);
+#endif
   return req;
 }
 

@@ -49,39 +49,9 @@ inline void harden(asio::ssl::context &ctx) {
                                   "ECDHE-RSA-CHACHA20-POLY1305");
 }
 
-/// A client context trusting the system's CAs plus those in `ca_file`.
-/// Contexts are shared: one per CA file, made once (from any thread).
-inline TlsContext client_context(const std::string &ca_file) {
-  static std::mutex mutex;
-  static std::map<std::string, TlsContext> made;
-  std::lock_guard<std::mutex> lock(mutex);
-  auto &ctx = made[ca_file];
-  if (ctx)
-    return ctx;
-  auto fresh =
-      std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
-  harden(*fresh);
-  asio::error_code ec;
-  fresh->set_default_verify_paths(ec);
-  if (!ca_file.empty() &&
-      SSL_CTX_load_verify_locations(fresh->native_handle(), ca_file.c_str(),
-                                    nullptr) != 1) {
-    made.erase(ca_file);
-    throw TlsError("cannot use CA file '" + ca_file + "': " + openssl_reason());
-  }
-  ctx = fresh;
-  return ctx;
-}
-
-/// A server context from PEM files: the certificate (which may carry its
-/// chain after it), its key, and an optional separate chain file.
-inline TlsContext server_context(const std::string &cert_file,
-                                 const std::string &key_file,
-                                 const std::string &chain_file) {
-  auto ctx =
-      std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
-  harden(*ctx);
-  SSL_CTX *native = ctx->native_handle();
+/// Loads a certificate (which may carry its chain after it) and its key.
+inline void use_certificate(SSL_CTX *native, const std::string &cert_file,
+                            const std::string &key_file) {
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1)
     throw TlsError("cannot use certificate file '" + cert_file +
@@ -94,6 +64,72 @@ inline TlsContext server_context(const std::string &cert_file,
       throw TlsError("key file '" + key_file +
                      "' does not match certificate file '" + cert_file + "'");
     throw TlsError("cannot use key file '" + key_file + "': " + reason);
+  }
+}
+
+/// A client context trusting the system's CAs plus those in `ca_file`, and
+/// showing the certificate in `cert_file` when there is one. Contexts are
+/// shared: one per set of files, made once (from any thread).
+inline TlsContext client_context(const std::string &ca_file,
+                                 const std::string &cert_file = "",
+                                 const std::string &key_file = "") {
+  if (cert_file.empty() != key_file.empty())
+    throw TlsError("ClientOptions: certFile and keyFile go together");
+  static std::mutex mutex;
+  static std::map<std::string, TlsContext> made;
+  std::lock_guard<std::mutex> lock(mutex);
+  // The three names, NUL-separated (no path holds a NUL).
+  const std::string key = ca_file + '\0' + cert_file + '\0' + key_file;
+  if (auto it = made.find(key); it != made.end())
+    return it->second;
+  auto fresh =
+      std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+  harden(*fresh);
+  asio::error_code ec;
+  fresh->set_default_verify_paths(ec);
+  if (!ca_file.empty() &&
+      SSL_CTX_load_verify_locations(fresh->native_handle(), ca_file.c_str(),
+                                    nullptr) != 1)
+    throw TlsError("cannot use CA file '" + ca_file + "': " + openssl_reason());
+  if (!cert_file.empty())
+    use_certificate(fresh->native_handle(), cert_file, key_file);
+  made.emplace(key, fresh);
+  return fresh;
+}
+
+/// Node's requestCert without rejectUnauthorized: the handshake goes on
+/// whatever the check says; the result is read afterwards
+/// (SSL_get_verify_result) and shown in ws::Request.
+inline int accept_any_client(int, X509_STORE_CTX *) { return 1; }
+
+/// A server context from PEM files: the certificate (which may carry its
+/// chain after it), its key, and an optional separate chain file; with
+/// request_cert, the CAs client certificates are checked against.
+inline TlsContext server_context(const std::string &cert_file,
+                                 const std::string &key_file,
+                                 const std::string &chain_file,
+                                 bool request_cert = false,
+                                 bool reject_unauthorized = true,
+                                 const std::string &ca_file = "") {
+  auto ctx =
+      std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+  harden(*ctx);
+  SSL_CTX *native = ctx->native_handle();
+  use_certificate(native, cert_file, key_file);
+  if (request_cert) {
+    if (!ca_file.empty()) {
+      if (SSL_CTX_load_verify_locations(native, ca_file.c_str(), nullptr) != 1)
+        throw TlsError("cannot use CA file '" + ca_file +
+                       "': " + openssl_reason());
+      // Tells clients which CAs to pick a certificate for.
+      SSL_CTX_set_client_CA_list(native,
+                                 SSL_load_client_CA_file(ca_file.c_str()));
+    }
+    SSL_CTX_set_verify(native,
+                       reject_unauthorized
+                           ? SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                           : SSL_VERIFY_PEER,
+                       reject_unauthorized ? nullptr : accept_any_client);
   }
   if (!chain_file.empty()) {
     std::unique_ptr<BIO, decltype(&BIO_free)> bio(

@@ -27,13 +27,18 @@ WS_DECL Server::Server(ServerOptions options)
     : core_(std::make_shared<detail::ServerCore>()) {
   core_->owner = this;
   core_->init(options);
-  if (options.certFile.empty() && options.keyFile.empty())
+  if (options.certFile.empty() && options.keyFile.empty()) {
+    if (options.requestCert)
+      throw TlsError("ServerOptions: requestCert needs TLS (certFile and "
+                     "keyFile)");
     return;
+  }
   if (options.certFile.empty() || options.keyFile.empty())
     throw TlsError("ServerOptions: certFile and keyFile go together");
 #if WS_TLS
   auto tls = detail::server_context(options.certFile, options.keyFile,
-                                    options.chainFile);
+                                    options.chainFile, options.requestCert,
+                                    options.rejectUnauthorized, options.caFile);
   core_->endpoint.set_tls_init_handler([tls](detail::Hdl) { return tls; });
   core_->secure = true;
 #else

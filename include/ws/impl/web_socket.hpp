@@ -30,7 +30,8 @@ WS_DECL WebSocket::WebSocket(const std::string &url,
   client->parsed = detail::parse_websocket_url(url);
   if (client->parsed.scheme == "wss") {
 #if WS_TLS
-    client->tls = detail::client_context(options.caFile);
+    client->tls = detail::client_context(options.caFile, options.certFile,
+                                         options.keyFile);
     client->verify = options.rejectUnauthorized;
     if (!client->verify)
       detail::warn_unverified(client->parsed.href);
