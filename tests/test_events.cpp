@@ -212,3 +212,43 @@ TEST_CASE("subprotocol or extension the client did not offer fails") {
     CHECK(socket.protocol().empty());
   }
 }
+
+TEST_CASE("ping, pong and upgrade events, as Node's ws fires them, for "
+          "listeners") {
+  test::EchoServer echo;
+  std::vector<std::string> server_pings;
+  echo.server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
+    socket.addEventListener("ping", [&](const ws::MessageEvent &e) {
+      server_pings.push_back(e.data);
+    });
+  };
+  ws::ClientOptions o;
+  o.pingInterval = std::chrono::milliseconds(20);
+  ws::WebSocket socket(echo.url(), {}, o);
+  std::vector<std::string> pongs;
+  std::vector<ws::UpgradeEvent> upgrades;
+  socket.addEventListener("pong", [&](const ws::MessageEvent &e) {
+    CHECK(e.type == "pong");
+    pongs.push_back(e.data);
+  });
+  socket.addEventListener("upgrade", [&](const ws::UpgradeEvent &e) {
+    CHECK(socket.readyState() == ws::WebSocket::CONNECTING); // before open
+    upgrades.push_back(e);
+  });
+  test::wait_until(
+      [&] { return pongs.size() >= 2 && server_pings.size() >= 2; });
+  REQUIRE(upgrades.size() == 1);
+  CHECK(upgrades[0].request.rfind("GET / HTTP/1.1\r\n", 0) == 0);
+  CHECK(upgrades[0].request.find("Upgrade: websocket\r\n") !=
+        std::string::npos);
+  CHECK(upgrades[0].response.rfind("HTTP/1.1 101 ", 0) == 0);
+  CHECK(upgrades[0].response.find("Sec-WebSocket-Accept: ") !=
+        std::string::npos);
+  CHECK(pongs[0].empty()); // the heartbeat's pings carry nothing
+  CHECK_THROWS_AS(
+      socket.addEventListener("upgrade", [](const ws::MessageEvent &) {}),
+      std::invalid_argument);
+  socket.close();
+  test::wait_until(
+      [&] { return socket.readyState() == ws::WebSocket::CLOSED; });
+}

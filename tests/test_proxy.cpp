@@ -129,6 +129,21 @@ TEST_CASE("ws:// through tinyproxy: a CONNECT tunnel, then the handshake") {
         std::string::npos);
 }
 
+TEST_CASE("wscat --proxy") {
+  Tinyproxy proxy;
+  test::EchoServer echo;
+  test::LoopThread loop;
+  test::Process wscat({test::env("WSCAT"), echo.url(), "--proxy", proxy.url()});
+  CHECK(wscat.read_line() == "open -");
+  wscat.write_line("via tinyproxy");
+  CHECK(wscat.read_line() == "message text via tinyproxy");
+  wscat.close_stdin();
+  CHECK(wscat.read_line() == "close 1000 true ");
+  CHECK(wscat.wait() == 0);
+  CHECK(proxy.stop().find("CONNECT " + authority_of(echo)) !=
+        std::string::npos);
+}
+
 TEST_CASE("basic authentication: refused without or with wrong credentials") {
   Tinyproxy proxy("BasicAuth ann s3cret\n");
   test::EchoServer echo;

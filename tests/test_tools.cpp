@@ -139,6 +139,20 @@ TEST_CASE("wscat and echo_server check their flags") {
   CHECK(test::Process({test::env("WSCAT")}).wait() == 2);
   CHECK(test::Process({test::env("WSCAT"), "ftp://x/"}).wait() == 2);
   CHECK(test::Process({test::env("WSCAT"), "ws://x/", "--bogus"}).wait() == 2);
+  for (const std::vector<std::string> &bad :
+       {std::vector<std::string>{"-l", "http"},
+        {"-l", "70000"},
+        {"-l", "0", "ws://x/"},
+        {"ws://x/", "-H", "no colon"},
+        {"ws://x/", "-H", "bad name: v"},
+        {"ws://x/", "-w", "soon"},
+        {"ws://x/", "--proxy", "socks5://p:1"},
+        {"ws://x/", "--cert", "c"}}) {
+    std::vector<std::string> argv{test::env("WSCAT")};
+    argv.insert(argv.end(), bad.begin(), bad.end());
+    INFO(argv[1] << " " << argv[2]);
+    CHECK(test::Process(argv).wait() == 2);
+  }
   test::Process help({test::env("WSCAT"), "--help"});
   CHECK(help.read_line().rfind("usage: wscat", 0) == 0);
   CHECK(help.wait() == 0);
@@ -153,6 +167,103 @@ TEST_CASE("wscat and echo_server check their flags") {
             .wait() == 1);
   first.signal(SIGINT);
   CHECK(first.wait() == 0);
+}
+
+TEST_CASE("wscat -l PORT and wscat -c URL talk to each other") {
+  test::Process listener({test::env("WSCAT"), "-l", "0", "-s", "chat"});
+  const std::string line = listener.read_line();
+  REQUIRE(line.rfind("listening ws://127.0.0.1:", 0) == 0);
+  const std::string url = line.substr(std::string("listening ").size());
+  test::Process client(
+      {test::env("WSCAT"), "-c", url, "-s", "other", "-s", "chat"});
+  CHECK(client.read_line() == "open chat");
+  CHECK(listener.read_line() == "open chat");
+  client.write_line("hi");
+  CHECK(listener.read_line() == "message text hi");
+  listener.write_line("hello back");
+  CHECK(client.read_line() == "message text hello back");
+  // One connection: another is turned away while it lasts.
+  test::Process second({test::env("WSCAT"), url});
+  CHECK(second.read_line().find("Unexpected response code: 503") !=
+        std::string::npos);
+  CHECK(second.wait() == 1);
+  client.close_stdin();
+  CHECK(client.read_line() == "close 1000 true ");
+  CHECK(listener.read_line() == "close 1000 true ");
+  CHECK(client.wait() == 0);
+  CHECK(listener.wait() == 0); // the connection's end is the server's
+}
+
+TEST_CASE("wscat -H and -o reach the server; -P shows pings; -v shows the "
+          "handshake on stderr") {
+  ws::ServerOptions options;
+  options.pingInterval = 50ms;
+  ws::Server server(options);
+  server.onconnection = [](ws::WebSocket &s, const ws::Request &req) {
+    s.send(req.header("Authorization") + "|" + req.header("X-Empty") + "|" +
+           req.header("Origin"));
+  };
+  server.listen(0, "127.0.0.1");
+  const std::string url = test::local_url(server);
+  test::LoopThread loop; // the server runs while this thread drives wscat
+  {
+    test::Process wscat({test::env("WSCAT"), url, "-H",
+                         "Authorization: Bearer t0k3n", "--header",
+                         "X-Empty:", "-o", "http://me.example", "-P"});
+    CHECK(wscat.read_line() == "open -");
+    CHECK(wscat.read_line() == "message text Bearer t0k3n||http://me.example");
+    CHECK(wscat.read_line() == "ping ");
+    wscat.close_stdin();
+  }
+  // -v: stderr, here joined to stdout, gets both heads before open.
+  test::Process verbose({"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1",
+                         test::env("WSCAT"), url, "-v"});
+  CHECK(verbose.read_line() == "GET / HTTP/1.1\r");
+  std::string line;
+  while ((line = verbose.read_line()).rfind("HTTP/1.1 ", 0) != 0)
+    ;
+  CHECK(line == "HTTP/1.1 101 Switching Protocols\r");
+  while ((line = verbose.read_line()) != "\r")
+    ;
+  CHECK(verbose.read_line() == "open -");
+  verbose.close_stdin();
+}
+
+TEST_CASE("wscat -w waits for answers after the end of input") {
+  test::Process server(
+      {test::env("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = listening_port(server);
+  test::Process wscat({test::env("WSCAT"),
+                       "ws://127.0.0.1:" + std::to_string(port) + "/", "-w",
+                       "1"});
+  CHECK(wscat.read_line() == "open -");
+  wscat.write_line("last words");
+  wscat.close_stdin();
+  CHECK(wscat.read_line() == "message text last words");
+  CHECK(wscat.read_line() == "close 1000 true ");
+  CHECK(wscat.wait() == 0);
+}
+
+TEST_CASE("wscat --reconnect comes back when the server does") {
+  auto server = std::make_unique<test::Process>(std::vector<std::string>{
+      test::env("ECHO_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const std::string port = std::to_string(listening_port(*server));
+  test::Process wscat(
+      {test::env("WSCAT"), "ws://127.0.0.1:" + port + "/", "--reconnect"});
+  CHECK(wscat.read_line() == "open -");
+  server->signal(SIGTERM); // closes with 1001
+  CHECK(server->wait() == 0);
+  CHECK(wscat.read_line().rfind("reconnecting 1001 1 ", 0) == 0);
+  server = std::make_unique<test::Process>(std::vector<std::string>{
+      test::env("ECHO_SERVER"), "--port", port, "--host", "127.0.0.1"});
+  for (std::string line; (line = wscat.read_line(20s)) != "open -";)
+    CHECK((line.rfind("error ", 0) == 0 ||
+           line.rfind("reconnecting 1006 ", 0) == 0));
+  wscat.write_line("again");
+  CHECK(wscat.read_line() == "message text again");
+  wscat.close_stdin();
+  CHECK(wscat.read_line() == "close 1000 true ");
+  CHECK(wscat.wait() == 0);
 }
 
 TEST_CASE("wscat exits 1 when the connection is refused") {

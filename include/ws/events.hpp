@@ -55,6 +55,14 @@ struct ErrorEvent : Event {
   std::string message;
 };
 
+/// Node ws: the 'upgrade' event of a client, fired before open: the opening
+/// handshake as it went over the wire (a browser shows it only in its
+/// developer tools). For tools such as `wscat -v`.
+struct UpgradeEvent : Event {
+  std::string request;  ///< our request head, headers and all
+  std::string response; ///< the server's 101 answer head
+};
+
 /// ws only (a browser leaves reconnection to the page): fired instead of
 /// close when ClientOptions::reconnect will connect the socket again. It
 /// says how the connection ended (what close would have said) and when the

@@ -127,7 +127,10 @@ public:
   /// The listener takes `const ws::Event&`, or the event type that `type`
   /// fires (`const ws::MessageEvent&` for "message", ...); a mismatch throws
   /// std::invalid_argument. Unknown types are accepted and never fire, as in
-  /// the DOM.
+  /// the DOM. Besides the browser's four, as Node's ws: "ping" and "pong"
+  /// (a MessageEvent whose data is the payload; pings are still answered)
+  /// and, for a client, "upgrade" (an UpgradeEvent, before open); and
+  /// "reconnecting" (ClientOptions::reconnect).
   template <class F>
   ListenerId addEventListener(const std::string &type, F &&listener);
   /// JS: socket.removeEventListener(type, listener)
@@ -215,6 +218,8 @@ WebSocket::ListenerId WebSocket::addEventListener(const std::string &type,
     return typed(std::common_type<CloseEvent>{}, "close");
   else if constexpr (std::is_invocable_v<F &, const ReconnectingEvent &>)
     return typed(std::common_type<ReconnectingEvent>{}, "reconnecting");
+  else if constexpr (std::is_invocable_v<F &, const UpgradeEvent &>)
+    return typed(std::common_type<UpgradeEvent>{}, "upgrade");
   else {
     static_assert(std::is_invocable_v<F &, const ErrorEvent &>,
                   "a listener takes const ws::Event& or a derived event");

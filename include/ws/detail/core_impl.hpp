@@ -203,11 +203,15 @@ inline void Core::attach(const ConnectionPtr &c) {
   });
   c->set_ping_handler([raw](Hdl, std::string payload) {
     Core *s = raw->core;
+    if (s)
+      s->fire_control("ping", payload);
     return s && s->answer_ping(payload);
   });
-  c->set_pong_handler([raw](Hdl, std::string) {
-    if (Core *s = raw->core)
+  c->set_pong_handler([raw](Hdl, std::string payload) {
+    if (Core *s = raw->core) {
       s->awaiting_pong = false;
+      s->fire_control("pong", payload);
+    }
   });
 }
 
@@ -361,6 +365,15 @@ inline void Core::handle_open() {
   }
   if (!client->opened)
     protocol = chosen;
+  if (listening("upgrade")) {
+    UpgradeEvent e;
+    e.type = "upgrade";
+    e.request = con->get_request().raw();
+    e.response = con->get_response().raw();
+    fire<UpgradeEvent>(e, nullptr);
+    if (ready_state.load() != WebSocket::CONNECTING || !con)
+      return; // closed by a listener: its abort is under way
+  }
   forget_handshake(*con);
   asio::error_code ignored;
   con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
@@ -654,6 +667,22 @@ inline void Core::reconnect(std::string error, std::uint16_t code,
   fire(e, &Core::onreconnecting);
 }
 
+inline bool Core::listening(const char *type) const {
+  return std::any_of(listeners.begin(), listeners.end(),
+                     [&](const Listener &l) { return l.type == type; });
+}
+
+/// Node ws's 'ping' and 'pong' events, for the listeners that want them.
+inline void Core::fire_control(const char *type, const std::string &payload) {
+  if (!listening(type))
+    return;
+  MessageEvent e;
+  e.type = type;
+  e.data = payload;
+  e.isBinary = true;
+  fire<MessageEvent>(e, nullptr);
+}
+
 template <class E>
 void Core::fire(E &event, std::function<void(const E &)> Core::*handler) {
   // The user let go of every handle: nothing may run (the handlers may
@@ -663,9 +692,11 @@ void Core::fire(E &event, std::function<void(const E &)> Core::*handler) {
   if (handles.load() == 0)
     return;
   event.target = &self;
-  // A copy: the handler may assign itself or drop the socket.
-  if (auto h = this->*handler)
-    guarded([&] { h(event); });
+  // A copy: the handler may assign itself or drop the socket. Events with
+  // no onX attribute (ping, pong, upgrade) have listeners only.
+  if (handler)
+    if (auto h = this->*handler)
+      guarded([&] { h(event); });
   if (listeners.empty())
     return;
   // DOM dispatch: the listeners present now, in order; one removed by an

@@ -73,8 +73,6 @@ inline void use_certificate(SSL_CTX *native, const std::string &cert_file,
 inline TlsContext client_context(const std::string &ca_file,
                                  const std::string &cert_file = "",
                                  const std::string &key_file = "") {
-  if (cert_file.empty() != key_file.empty())
-    throw TlsError("ClientOptions: certFile and keyFile go together");
   static std::mutex mutex;
   static std::map<std::string, TlsContext> made;
   std::lock_guard<std::mutex> lock(mutex);

@@ -28,6 +28,8 @@ WS_DECL WebSocket::WebSocket(const std::string &url,
   auto client = std::make_unique<detail::ClientState>();
   // Constructor steps 1-5: parse the URL (SyntaxError).
   client->parsed = detail::parse_websocket_url(url);
+  if (options.certFile.empty() != options.keyFile.empty())
+    throw TlsError("ClientOptions: certFile and keyFile go together");
   if (client->parsed.scheme == "wss") {
 #if WS_TLS
     client->tls = detail::client_context(options.caFile, options.certFile,
@@ -128,7 +130,10 @@ WS_DECL void WebSocket::bind_handlers() {
 WS_DECL WebSocket::ListenerId
 WebSocket::add_listener(const std::string &type, const char *wanted,
                         std::function<void(const Event &)> fn) {
-  if (wanted && type != wanted)
+  // A MessageEvent also carries a ping's or a pong's payload.
+  const bool payload = std::string_view(wanted ? wanted : "") == "message" &&
+                       (type == "ping" || type == "pong");
+  if (wanted && type != wanted && !payload)
     throw std::invalid_argument("addEventListener: a listener for '" +
                                 std::string(wanted) +
                                 "' events cannot listen for '" + type + "'");
