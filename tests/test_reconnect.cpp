@@ -4,8 +4,10 @@
 #include "raw_client.hpp"
 #include "support.hpp"
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 using namespace std::chrono_literals;
 using test::wait_until;
@@ -388,4 +390,39 @@ TEST_CASE("reconnect options out of range throw") {
   o.reconnect.enabled = false;
   CHECK_NOTHROW(ws::WebSocket("ws://127.0.0.1:1/", {}, o));
   test::run_must_return();
+}
+
+TEST_CASE("other threads send and close while the socket reconnects") {
+  // The server drops every connection a moment after it opens, so the
+  // socket keeps going between OPEN and CONNECTING while a thread sends
+  // (each send either goes or throws InvalidStateError) and then closes.
+  RepeatingServer server(
+      [](const std::string &request) { return test::upgrade_for(request); });
+  ws::ClientOptions o = quick();
+  o.reconnect.initialDelay = o.reconnect.maxDelay = 1ms;
+  ws::WebSocket socket(server.url(), {}, o);
+  Watch w;
+  w.attach(socket);
+  std::atomic<int> sent{0}, refused{0};
+  std::atomic<bool> done{false};
+  std::thread sender([socket, &sent, &refused, &done]() mutable {
+    while (sent + refused < 20000) {
+      try {
+        socket.send("x");
+        ++sent;
+      } catch (const ws::InvalidStateError &) {
+        ++refused;
+      }
+      (void)socket.readyState();
+      (void)socket.protocol();
+    }
+    socket.close();
+    done = true;
+  });
+  wait_until([&] { return w.closed(); }, 20s);
+  sender.join();
+  CHECK(done);
+  CHECK(w.count("close") == 1);
+  CHECK(w.events.back() == "close");
+  CHECK(socket.readyState() == ws::WebSocket::CLOSED);
 }
