@@ -5,6 +5,8 @@
 
 #include <cstdlib>
 
+using namespace std::chrono_literals;
+
 namespace {
 
 /// Starts chat_server on a free loopback port; returns the port.
@@ -68,6 +70,30 @@ TEST_CASE("two chat_clients chat through chat_server") {
   server.signal(SIGTERM);
   CHECK(server.wait() == 0);
   CHECK(bob.wait() == 0);
+}
+
+TEST_CASE("chat_client --reconnect: kill and restart chat_server, and the "
+          "chat goes on") {
+  auto server = std::make_unique<test::Process>(std::vector<std::string>{
+      test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const std::string port = std::to_string(start_server(*server));
+  const std::string url = "ws://127.0.0.1:" + port + "/";
+  test::Process ann(
+      {test::env("CHAT_CLIENT"), url, "--nick", "ann", "--reconnect"});
+  CHECK(ann.read_line() == "Welcome to the chat room.");
+  server->signal(SIGKILL); // no close frame: the connection just drops
+  server->wait();
+  server = std::make_unique<test::Process>(std::vector<std::string>{
+      test::env("CHAT_SERVER"), "--port", port, "--host", "127.0.0.1"});
+  CHECK(start_server(*server) == std::stoi(port));
+  CHECK(ann.read_line(20s) == "Welcome to the chat room.");
+  test::Process bob({test::env("CHAT_CLIENT"), url, "--nick", "bob"});
+  CHECK(bob.read_line() == "Welcome to the chat room.");
+  ann.write_line("still here");
+  CHECK(ann.read_line() == "ann: still here");
+  CHECK(bob.read_line() == "ann: still here");
+  ann.close_stdin();
+  CHECK(ann.wait() == 0);
 }
 
 TEST_CASE("chat_client exits 1 when the connection fails") {
