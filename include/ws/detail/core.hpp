@@ -172,7 +172,6 @@ public:
   void fire_error(const std::string &message);
   bool listening(const char *type) const;
   void fire_control(const char *type, const std::string &payload);
-  void fire_close(std::uint16_t code, const std::string &reason, bool clean);
 };
 
 } // namespace ws::detail

@@ -571,12 +571,8 @@ inline void Core::finish(const std::string &error, std::uint16_t code,
   ready_state = WebSocket::CLOSED;
   heartbeat.reset();              // cancels the wait
   auto keep = shared_from_this(); // the server may let go of us below
-  if (!error.empty()) {
-    ErrorEvent e;
-    e.type = "error";
-    e.message = error;
-    fire(e, &Core::onerror);
-  }
+  if (!error.empty())
+    fire_error(error);
   CloseEvent e;
   e.type = "close";
   e.code = code;
@@ -649,12 +645,8 @@ inline void Core::reconnect(std::string error, std::uint16_t code,
         self->start_client();
       });
   auto keep = shared_from_this(); // a handler may let go of the socket
-  if (!error.empty()) {
-    ErrorEvent e;
-    e.type = "error";
-    e.message = error;
-    fire(e, &Core::onerror);
-  }
+  if (!error.empty())
+    fire_error(error);
   if (!client->retry)
     return; // an error handler called close()
   ReconnectingEvent e;
@@ -665,6 +657,13 @@ inline void Core::reconnect(std::string error, std::uint16_t code,
   e.attempt = attempt;
   e.delay = delay;
   fire(e, &Core::onreconnecting);
+}
+
+inline void Core::fire_error(const std::string &message) {
+  ErrorEvent e;
+  e.type = "error";
+  e.message = message;
+  fire(e, &Core::onerror);
 }
 
 inline bool Core::listening(const char *type) const {
