@@ -97,9 +97,11 @@ public:
   /// Node ws: new WebSocket(url, protocols, options). wss:// checks the
   /// server's certificate against the system's CAs (and options.caFile) and
   /// the host name, as a browser does; a failed check fires error (naming
-  /// the reason) then close 1006. Throws ws::TlsError for a CA file that
-  /// cannot be read, and ws::NotSupportedError for wss:// in a build without
-  /// TLS.
+  /// the reason) then close 1006. Throws ws::TlsError for a CA, certificate
+  /// or key file that cannot be used, ws::NotSupportedError for wss:// in a
+  /// build without TLS or a proxy that is not http://, ws::SyntaxError for
+  /// a bad header or proxy URL, and std::invalid_argument for reconnect
+  /// options out of range (see ClientOptions).
   WebSocket(const std::string &url, const std::vector<std::string> &protocols,
             const ClientOptions &options);
   /// Another handle to the same socket (JS: `const b = a`).
