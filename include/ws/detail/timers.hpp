@@ -79,10 +79,12 @@ private:
       timer->clock = std::make_unique<asio::steady_timer>(loop().ctx);
     timer->clock->expires_after(timer->delay);
     timer->clock->async_wait([this, id, timer](const asio::error_code &ec) {
-      if (ec || !live(id))
+      // Checked (and a timeout claimed) under the lock, so a clear() on
+      // another thread either comes first and wins, or finds the timer
+      // already started; once claimed, clearTimeout(id) from the callback
+      // has no effect.
+      if (ec || !(timer->repeat ? live(id) : claim(id)))
         return;
-      if (!timer->repeat)
-        clear_fired(id); // clearTimeout(id) from the callback: no effect
       guarded([&] { timer->fn(); });
       // An interval goes on unless its callback cleared it.
       if (timer->repeat)
@@ -90,9 +92,10 @@ private:
     });
   }
 
-  void clear_fired(std::uint64_t id) {
+  /// Removes a timeout that is due; false if it was cleared first.
+  bool claim(std::uint64_t id) {
     std::lock_guard<std::mutex> lock(mutex_);
-    live_.erase(id);
+    return live_.erase(id) != 0;
   }
 
   std::mutex mutex_;
