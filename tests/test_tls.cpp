@@ -169,6 +169,14 @@ TEST_CASE("a certificate the client does not trust fails the connection") {
     require_failure(connect(echo.url("localhost")), "hostname mismatch");
     require_failure(connect(echo.url("127.0.0.1")), "IP address mismatch");
   }
+  SECTION("with reconnect on, not retried: a certificate does not heal") {
+    TlsEcho echo(tls_options(certs().expired));
+    ws::ClientOptions o = trusting_ca();
+    o.reconnect.enabled = true;
+    o.reconnect.initialDelay = std::chrono::milliseconds(1);
+    // A retry would fire reconnecting, not close, and the wait would fail.
+    require_failure(connect(echo.url(), o), "certificate has expired");
+  }
   SECTION("the server works on after each failed handshake") {
     TlsEcho echo(tls_options(certs().server));
     require_failure(connect(echo.url(), ws::ClientOptions()), "certificate");
