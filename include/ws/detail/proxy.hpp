@@ -12,6 +12,7 @@
 #include <websocketpp/base64/base64.hpp>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
