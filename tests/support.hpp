@@ -389,21 +389,19 @@ public:
         buffer_.erase(0, nl + 1);
         return line;
       }
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          deadline - std::chrono::steady_clock::now());
-      REQUIRE(left.count() > 0);
-      pollfd p{stdout_, POLLIN, 0};
-      if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
-        continue;
-      char buf[4096];
-      ssize_t n = read(stdout_, buf, sizeof buf);
-      REQUIRE(n > 0); // end of output before a whole line came
-      buffer_.append(buf, static_cast<std::size_t>(n));
+      REQUIRE(read_more(deadline)); // the end came before a whole line
     }
   }
   /// The rest of its stdout, up to its end, waiting at most `timeout`.
   std::string read_rest(std::chrono::milliseconds timeout = 10s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (read_more(deadline)) {
+    }
+    return std::exchange(buffer_, std::string());
+  }
+  /// Waits for more of its stdout and adds it to the buffer; false at the
+  /// end of its output. Past `deadline` the test fails.
+  bool read_more(std::chrono::steady_clock::time_point deadline) {
     for (;;) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
           deadline - std::chrono::steady_clock::now());
@@ -412,10 +410,11 @@ public:
       if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
         continue;
       char buf[4096];
-      ssize_t n = read(stdout_, buf, sizeof buf);
+      const ssize_t n = read(stdout_, buf, sizeof buf);
       if (n <= 0)
-        return std::exchange(buffer_, std::string());
+        return false;
       buffer_.append(buf, static_cast<std::size_t>(n));
+      return true;
     }
   }
   void signal(int sig) { kill(pid_, sig); }
