@@ -9,7 +9,8 @@
 
 static const char usage[] =
     "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE] "
-    "[--reconnect] [--version]\n"
+    "[--reconnect]\n"
+    "                   [--deflate | --no-deflate] [--version]\n"
     "Chats through a chat_server (default ws://localhost:8000/): each line\n"
     "typed is sent as 'NAME: line' and each message received is printed.\n"
     "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n"
@@ -17,6 +18,9 @@ static const char usage[] =
     "file\n"
     "  --reconnect    when the connection drops, connect again (waiting 1 s,\n"
     "                 2 s, ... up to 30 s) and go on chatting\n"
+    "  --deflate, --no-deflate\n"
+    "                 offer compression (permessage-deflate), as a browser\n"
+    "                 does, or not (default: offer)\n"
     "  --version      print the version and exit\n"
     "Exits 0 when the chat closed cleanly, 1 otherwise, 2 on a usage error.\n";
 
@@ -40,6 +44,8 @@ int main(int argc, char **argv) {
       options.caFile = argv[++i];
     } else if (arg == "--reconnect") {
       options.reconnect.enabled = true;
+    } else if (arg == "--deflate" || arg == "--no-deflate") {
+      options.perMessageDeflate.enabled = arg == "--deflate";
     } else if (arg.rfind("-", 0) != 0) {
       url = arg;
     } else {

@@ -57,7 +57,8 @@ static std::vector<std::string> split(const std::string &list, char sep) {
 static const char usage[] =
     "usage: chat_server [--port N] [--host H] [--page FILE]\n"
     "                   [--cert FILE --key FILE] [--origin LIST]\n"
-    "                   [--redis redis://HOST:PORT[/CHANNEL]] [--version]\n"
+    "                   [--redis redis://HOST:PORT[/CHANNEL]] [--deflate]\n"
+    "                   [--version]\n"
     "Serves the chat page at / and relays every chat message to everyone.\n"
     "  --port N     port to listen on, 0-65535 (default 8000)\n"
     "  --host H     address to listen on (default 0.0.0.0)\n"
@@ -71,6 +72,8 @@ static const char usage[] =
     "  --redis redis://HOST:PORT[/CHANNEL]\n"
     "               share messages with other chat_server instances through\n"
     "               this Redis channel (default channel: chat)\n"
+    "  --deflate    compress messages (permessage-deflate) for clients\n"
+    "               that offer it, as every browser does\n"
     "  --version    print the version and exit\n"
     "Exits 2 on a usage error, 1 when it cannot serve (e.g. the port is "
     "taken).\n";
@@ -79,6 +82,7 @@ int main(int argc, char **argv) {
   // C++ only: the flags.
   std::string port = "8000", host = "0.0.0.0", page_file, cert, key, origin,
               redis;
+  bool deflate = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
     if (flag == "--help" || flag == "-h") {
@@ -87,6 +91,9 @@ int main(int argc, char **argv) {
     } else if (flag == "--version") {
       std::cout << "chat_server " << ws::version << "\n";
       return 0;
+    } else if (flag == "--deflate") {
+      deflate = true;
+      continue;
     }
     std::string *value = flag == "--port"     ? &port
                          : flag == "--host"   ? &host
@@ -142,7 +149,11 @@ int main(int argc, char **argv) {
     options.keyFile = key;
     // JS: const origins = flags.origin ? flags.origin.split(",") : [];
     options.allowedOrigins = split(origin, ',');
-    // JS: const wss = new WebSocketServer({ server, verifyClient });
+    // JS: const perMessageDeflate = flags.deflate && { serverNoContextTakeover:
+    // true }; (server_no_context_takeover is ws::Server's default once enabled)
+    options.perMessageDeflate.enabled = deflate;
+    // JS: const wss = new WebSocketServer({ server, verifyClient,
+    // perMessageDeflate });
     ws::Server server(options);
     // JS: server.on("request", (req, res) => {
     server.onrequest = [&](const ws::Request &req, ws::Response &res) {

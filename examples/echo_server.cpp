@@ -10,13 +10,14 @@
 
 static const char usage[] =
     "usage: echo_server [--port N] [--host H] [--accept-protocols]\n"
-    "                   [--cert FILE --key FILE] [--version]\n"
+    "                   [--cert FILE --key FILE] [--deflate] [--version]\n"
     "Echoes every message back: text as text, binary as binary.\n"
     "  --port N              port to listen on, 0-65535 (default 9001)\n"
     "  --host H              address to listen on (default 0.0.0.0)\n"
     "  --accept-protocols    accept the first subprotocol a client offers\n"
     "  --cert FILE           serve wss:// with this PEM certificate\n"
     "  --key FILE            the certificate's PEM private key\n"
+    "  --deflate             accept permessage-deflate (compression)\n"
     "  --version             print the version and exit\n"
     "Exits 2 on a usage error, 1 when it cannot serve (e.g. the port is "
     "taken).\n";
@@ -34,6 +35,8 @@ int main(int argc, char **argv) {
     } else if (flag == "--version") {
       std::cout << "echo_server " << ws::version << "\n";
       return 0;
+    } else if (flag == "--deflate") {
+      options.perMessageDeflate.enabled = true;
     } else if (flag == "--accept-protocols") {
       accept_protocols = true;
     } else if ((flag == "--port" || flag == "--host") && i + 1 < argc) {
@@ -61,7 +64,8 @@ int main(int argc, char **argv) {
   }
 
   try {
-    // const wss = new WebSocketServer({ port, host, handleProtocols });
+    // const wss = new WebSocketServer({ port, host, handleProtocols,
+    //                                   perMessageDeflate });
     // (with --cert: { server: https.createServer({ cert, key }), ... })
     ws::Server server(options);
     if (accept_protocols)

@@ -38,6 +38,9 @@ static const char usage[] =
     "  --proxy URL             connect through this HTTP proxy\n"
     "                          (http://[user:password@]host:port)\n"
     "  --reconnect             connect again after an unexpected close\n"
+    "  --no-deflate            do not offer compression (permessage-deflate,\n"
+    "                          offered by default as browsers do); with -l,\n"
+    "                          --deflate accepts it\n"
     "  --echo                  send every message back instead of reading "
     "input\n"
     "  --ca FILE               for wss://, also trust the CAs in FILE\n"
@@ -75,6 +78,7 @@ struct Settings {
   bool echo = false;
   bool show_ping_pong = false;
   bool verbose = false;
+  bool deflate_server = false; // -l with --deflate
   int wait_seconds = 0;
   ws::ClientOptions options;
 };
@@ -188,6 +192,9 @@ static int parse(int argc, char **argv, Settings &s) {
       s.options.proxy = argv[++i];
     } else if (is("--reconnect")) {
       s.options.reconnect.enabled = true;
+    } else if (is("--deflate") || is("--no-deflate")) {
+      s.options.perMessageDeflate.enabled = arg == "--deflate";
+      s.deflate_server = arg == "--deflate";
     } else if (is("--echo")) {
       s.echo = true;
     } else if (is("--ca") && has_value) {
@@ -228,6 +235,7 @@ int main(int argc, char **argv) {
       // ends the program.
       ws::ServerOptions options;
       options.maxConnections = 1;
+      options.perMessageDeflate.enabled = settings.deflate_server;
       server = std::make_unique<ws::Server>(options);
       server->handleProtocols = [&](const std::vector<std::string> &offered,
                                     const ws::Request &) {

@@ -194,16 +194,20 @@ TEST_CASE("subprotocol or extension the client did not offer fails") {
   struct Case {
     std::vector<std::string> offered;
     std::string header;
+    bool deflate = true; // offered by default, as a browser does
   };
   for (const Case &c :
        {Case{{"chat.v1"}, "Sec-WebSocket-Protocol: chat.v9\r\n"},
         Case{{}, "Sec-WebSocket-Protocol: chat.v1\r\n"},
-        Case{{}, "Sec-WebSocket-Extensions: permessage-deflate\r\n"}}) {
+        Case{{}, "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"},
+        Case{{}, "Sec-WebSocket-Extensions: permessage-deflate\r\n", false}}) {
     INFO(c.header);
     test::ScriptedServer peer([](const std::string &) { return ""; });
     peer.then_close = false;
     peer.respond = [&](const std::string &) { return peer.upgrade(c.header); };
-    ws::WebSocket socket(peer.url(), c.offered);
+    ws::ClientOptions o;
+    o.perMessageDeflate.enabled = c.deflate;
+    ws::WebSocket socket(peer.url(), c.offered, o);
     test::Recorder r;
     r.attach(socket);
     wait_until([&] { return r.closed(); });

@@ -13,13 +13,17 @@ const WebSocket = require("./reconnecting_websocket");
 const usage =
   "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE] " +
   "[--reconnect]\n" +
+  "                   [--deflate | --no-deflate]\n" +
   "Chats through a chat_server (default ws://localhost:8000/): each line\n" +
   "typed is sent as 'NAME: line' and each message received is printed.\n" +
   "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n" +
   "  --ca FILE      for wss://, also trust the CA certificates in this PEM " +
   "file\n" +
   "  --reconnect    when the connection drops, connect again (waiting 1 s,\n" +
-  "                 2 s, ... up to 30 s) and go on chatting\n";
+  "                 2 s, ... up to 30 s) and go on chatting\n" +
+  "  --deflate, --no-deflate\n" +
+  "                 offer compression (permessage-deflate), as a browser\n" +
+  "                 does, or not (default: offer)\n";
 
 async function main(argv) {
   // JS only: the flags, read as chat_client.cpp reads them.
@@ -37,6 +41,8 @@ async function main(argv) {
       options.ca = fs.readFileSync(argv[++i]);
     } else if (arg === "--reconnect") {
       options.reconnect = { enabled: true };
+    } else if (arg === "--deflate" || arg === "--no-deflate") {
+      options.perMessageDeflate = arg === "--deflate";
     } else if (!arg.startsWith("-")) {
       url = arg;
     } else {

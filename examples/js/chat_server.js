@@ -23,7 +23,7 @@ function readPage(page) {
 
 const usage =
   "usage: chat_server [--port N] [--host H] [--page FILE]\n" +
-  "                   [--cert FILE --key FILE] [--origin LIST]\n" +
+  "                   [--cert FILE --key FILE] [--origin LIST] [--deflate]\n" +
   "Serves the chat page at / and relays every chat message to everyone.\n" +
   "  --port N     port to listen on, 0-65535 (default 8000)\n" +
   "  --host H     address to listen on (default 0.0.0.0)\n" +
@@ -33,19 +33,26 @@ const usage =
   "  --key FILE   the certificate's PEM private key\n" +
   "  --origin LIST  accept sockets only from pages of these origins\n" +
   "               (comma-separated, e.g. https://chat.example.com);\n" +
-  "               others get 403 (default: any)\n";
+  "               others get 403 (default: any)\n" +
+  "  --deflate    compress messages (permessage-deflate) for clients\n" +
+  "               that offer it, as every browser does\n";
 
 function main(argv) {
   // JS only: the flags, read as chat_server.cpp reads them (its --redis is
   // C++ only).
   const flags = {
     port: "8000", host: "0.0.0.0", page: "", cert: "", key: "", origin: "",
+    deflate: false,
   };
   for (let i = 0; i < argv.length; ++i) {
     const flag = argv[i];
     if (flag === "--help" || flag === "-h") {
       process.stdout.write(usage);
       return 0;
+    }
+    if (flag === "--deflate") {
+      flags.deflate = true;
+      continue;
     }
     const name = flag.slice(2);
     if (!flag.startsWith("--") || !(name in flags) || i + 1 === argv.length) {
@@ -73,7 +80,8 @@ function main(argv) {
     const verifyClient = ({ origin }, done) =>
       done(!origins.length || !origin ||
         origins.some((o) => o.toLowerCase() === origin.toLowerCase()), 403);
-    const wss = new WebSocketServer({ server, verifyClient });
+    const perMessageDeflate = flags.deflate && { serverNoContextTakeover: true };
+    const wss = new WebSocketServer({ server, verifyClient, perMessageDeflate });
     server.on("request", (req, res) => {
       if (req.url === "/") {
         res.setHeader("Content-Type", "text/html; charset=utf-8");

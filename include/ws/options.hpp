@@ -15,6 +15,35 @@
 
 namespace ws {
 
+/// permessage-deflate (RFC 7692), Node ws's perMessageDeflate option with its
+/// names (zlibDeflateOptions' level and memLevel flattened). The README's
+/// "Compression" section says what it costs and what it saves.
+struct PerMessageDeflate {
+  /// Offer it (a client) or accept an offer (a server). A browser always
+  /// offers it, and so does a ws client by default; a server accepts only
+  /// when told to, as Node's ws does (each socket costs memory).
+  bool enabled = false;
+  /// Ask (a client) or tell the client (a server) that the server starts
+  /// each message with an empty window. A ws server does so by default,
+  /// unlike Node's: then it keeps no compressor per socket (Node's keeps
+  /// 256 KiB) and a broadcast is compressed once for every socket.
+  bool serverNoContextTakeover = false;
+  /// The same for the client's messages: the server then keeps no
+  /// decompressor between them.
+  bool clientNoContextTakeover = false;
+  /// The largest LZ77 window (2^bits bytes) the server may compress with,
+  /// 9-15; 0: not limited (15). 8 is refused: zlib cannot compress with it.
+  int serverMaxWindowBits = 0;
+  /// The same for the client's compressor, 9-15; 0: not limited.
+  int clientMaxWindowBits = 0;
+  /// Messages smaller than this many bytes are sent uncompressed (Node: 1024).
+  std::size_t threshold = 1024;
+  /// zlib's compression level, 0-9 (-1: zlib's default, 6), and memLevel,
+  /// 1-9 (what the compressor holds: 2^(memLevel+9) bytes).
+  int level = -1;
+  int memLevel = 8;
+};
+
 /// The limits both roles share. The README's "Limits" table lists each, its
 /// default and what the peer sees.
 struct ConnectionLimits {
@@ -119,6 +148,10 @@ struct ClientOptions : ConnectionLimits {
   /// on and pingInterval 0, the heartbeat is 30 s: without one a link that
   /// died silently (no FIN, no RST) would be found only by TCP, hours later.
   ReconnectOptions reconnect;
+  /// Node ws: perMessageDeflate, on by default as in every browser (which
+  /// offers "permessage-deflate; client_max_window_bits"): it is used only
+  /// when the server accepts, and extensions() says whether it did.
+  PerMessageDeflate perMessageDeflate{true};
 };
 
 /// Node ws: the options of new WebSocketServer(options), and of the https
@@ -154,6 +187,9 @@ struct ServerOptions : ConnectionLimits {
   /// Past this many open sockets (and upgrades under way), new upgrades get
   /// 503 and the open sockets are left alone. 0: no limit.
   std::size_t maxConnections = 0;
+  /// Node ws: perMessageDeflate, off by default as in Node. With it on, the
+  /// server defaults to server_no_context_takeover (see PerMessageDeflate).
+  PerMessageDeflate perMessageDeflate{false, true};
 };
 
 /// Node ws: the options of socket.send(data, options).
@@ -161,6 +197,10 @@ struct SendOptions {
   /// Send the bytes as a binary frame (else a text frame, which must be
   /// UTF-8).
   bool binary = false;
+  /// Node ws: compress. false sends this message uncompressed even where
+  /// permessage-deflate was agreed (data that does not compress: images,
+  /// archives).
+  bool compress = true;
 };
 
 } // namespace ws

@@ -122,6 +122,8 @@ public:
   void broadcast(const char *text) { broadcast(std::string_view(text)); }
   void broadcast(const std::string &text) { broadcast(std::string_view(text)); }
   void broadcast(const Binary &data);
+  /// As WebSocket::send(data, options): binary or text, compressed or not.
+  void broadcast(std::string_view data, SendOptions options);
   /// Node: wss.close(). Stops listening and closes every socket with 1001;
   /// ws::run() then returns once nothing else is active.
   void close();

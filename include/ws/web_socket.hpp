@@ -147,9 +147,9 @@ public:
   void send(const std::string &text) { send(std::string_view(text)); }
   /// JS: socket.send(arrayBuffer): a binary frame.
   void send(const Binary &data);
-  /// Node ws: socket.send(data, { binary }): bytes held in a string sent as
-  /// either kind of frame, with no copy into a Binary (an echo:
-  /// `socket.send(event.data, {event.isBinary})`).
+  /// Node ws: socket.send(data, { binary, compress }): bytes held in a
+  /// string sent as either kind of frame, with no copy into a Binary (an
+  /// echo: `socket.send(event.data, {event.isBinary})`), compressed or not.
   void send(std::string_view data, SendOptions options);
 
   /// JS: socket.close(code, reason)

@@ -28,6 +28,7 @@
 #include <websocketpp/server.hpp>
 
 #include "../options.hpp"
+#include "deflate.hpp"
 #include "socket.hpp"
 
 #include <memory>
@@ -36,6 +37,51 @@ namespace ws::detail {
 
 class Core;
 struct Counters;
+struct ConnectionBase;
+
+/// permessage-deflate as websocketpp's frame parser sees it: the extension
+/// it keeps per connection (Config::permessage_deflate_type), asked to
+/// negotiate and to decompress. websocketpp builds it with no way to reach
+/// the connection's settings, so it is given its connection while the
+/// parser is built (see connection<Config>::get_processor below), and the
+/// negotiation itself is ours (deflate.hpp). Loop thread only.
+class DeflateExtension {
+public:
+  using err_str_pair = std::pair<websocketpp::lib::error_code, std::string>;
+  DeflateExtension();
+  DeflateExtension(const DeflateExtension &) = delete;
+  DeflateExtension &operator=(const DeflateExtension &) = delete;
+
+  bool is_implemented() const { return true; }
+  bool is_enabled() const { return enabled_; }
+  websocketpp::lib::error_code init(bool) { return {}; }
+  std::string generate_offer() const;
+  err_str_pair negotiate(const websocketpp::http::attribute_list &);
+  /// Our frames are compressed before websocketpp sees them (frame.hpp).
+  websocketpp::lib::error_code compress(const std::string &, std::string &) {
+    return websocketpp::processor::error::make_error_code(
+        websocketpp::processor::error::general);
+  }
+  websocketpp::lib::error_code decompress(const std::uint8_t *data,
+                                          std::size_t size, std::string &out);
+
+  /// A compressed message has been read whole: with client (or, for a
+  /// client, server) no context takeover the next starts with an empty
+  /// window, so the decompressor (about 40 KiB) can go until then.
+  void message_done() {
+    if (peer_no_context_)
+      inflater_.reset();
+  }
+
+  int our_mode = 0;    // what we compress with (see no_context_bit)
+  std::string failure; // a client's: why the server's answer is invalid
+
+private:
+  ConnectionBase *base_;
+  bool decided_ = false, enabled_ = false, peer_no_context_ = false;
+  int peer_bits_ = 15;
+  std::unique_ptr<Inflater> inflater_;
+};
 
 /// What every websocketpp connection carries for us (websocketpp makes it a
 /// base of its connection class): the way back to the socket's core, so the
@@ -49,7 +95,20 @@ struct ConnectionBase {
   /// and its queue of frames, which give back to them through plain
   /// pointers.
   std::shared_ptr<Counters> counters;
+  /// permessage-deflate: what to offer (a client) or accept (a server);
+  /// none: nothing. Set before the handshake.
+  std::shared_ptr<const PerMessageDeflate> deflate_options;
+  /// The extension in this connection's frame parser, once it is built.
+  DeflateExtension *deflate = nullptr;
 };
+
+/// The connection whose frame parser is being built (see get_processor).
+inline thread_local ConnectionBase *building = nullptr;
+
+inline DeflateExtension::DeflateExtension() : base_(building) {
+  if (base_)
+    base_->deflate = this;
+}
 
 /// websocketpp's stock asio config with its locks and strands removed: every
 /// websocketpp call is made on the one loop thread (other threads post to
@@ -73,6 +132,7 @@ struct Config : websocketpp::config::asio_client {
   // messages). An idle connection touches only the first page of it, so
   // its resident memory does not grow.
   static const size_t connection_read_buffer_size = 65536;
+  using permessage_deflate_type = DeflateExtension;
 
   struct transport_config : asio_client::transport_config {
     using concurrency_type = type::concurrency_type;
@@ -101,4 +161,148 @@ using Message = Config::message_type;
 using MessagePtr = Message::ptr;
 using Hdl = websocketpp::connection_hdl;
 
+inline std::string DeflateExtension::generate_offer() const {
+  const auto &o = base_ ? base_->deflate_options : nullptr;
+  return o && o->enabled ? deflate_offer(*o) : "";
+}
+
+inline DeflateExtension::err_str_pair
+DeflateExtension::negotiate(const websocketpp::http::attribute_list &) {
+  const auto declined = websocketpp::error::make_error_code(
+      websocketpp::error::extension_neg_failed);
+  // websocketpp calls this once per permessage-deflate element, with its
+  // parameters in a map; the whole header, read once, is what counts.
+  if (decided_ || !base_)
+    return {declined, ""};
+  decided_ = true;
+  const auto &con = static_cast<const Connection &>(*base_);
+  const auto &options = base_->deflate_options;
+  DeflateParams agreed;
+  std::string answer;
+  if (con.is_server()) {
+    if (!options || !options->enabled)
+      return {declined, ""};
+    auto offers =
+        parse_extensions(con.get_request_header("Sec-WebSocket-Extensions"));
+    auto accepted = offers ? accept_offer(*offers, *options) : std::nullopt;
+    if (!accepted)
+      return {declined, ""};
+    agreed = *accepted;
+    answer = deflate_header(agreed);
+  } else {
+    // Never refused here: websocketpp would open the connection anyway.
+    // Core::handle_open fails it with `failure`.
+    auto [checked, why] =
+        check_answer(con.get_response_header("Sec-WebSocket-Extensions"),
+                     options ? *options : PerMessageDeflate());
+    if (!checked) {
+      failure = why;
+      return {{}, ""};
+    }
+    agreed = *checked;
+  }
+  enabled_ = true;
+  const bool server = con.is_server();
+  int our_bits =
+      server ? agreed.server_max_window_bits : agreed.client_max_window_bits;
+  our_bits = our_bits > 0 ? our_bits : 15;
+  // zlib cannot compress with a window of 8 bits: then we send every
+  // message uncompressed, which the RFC allows.
+  if (our_bits >= 9)
+    our_mode = our_bits | ((server ? agreed.server_no_context_takeover
+                                   : agreed.client_no_context_takeover)
+                               ? no_context_bit
+                               : 0);
+  const int peer_bits =
+      server ? agreed.client_max_window_bits : agreed.server_max_window_bits;
+  peer_bits_ = peer_bits >= 9 ? peer_bits : peer_bits == 8 ? 9 : 15;
+  peer_no_context_ = server ? agreed.client_no_context_takeover
+                            : agreed.server_no_context_takeover;
+  return {{}, answer};
+}
+
+inline websocketpp::lib::error_code
+DeflateExtension::decompress(const std::uint8_t *data, std::size_t size,
+                             std::string &out) {
+  if (!inflater_)
+    inflater_ = std::make_unique<Inflater>(peer_bits_);
+  const auto &con = static_cast<const Connection &>(*base_);
+  return inflater_->inflate_into(data, size, out, con.get_max_message_size());
+}
+
 } // namespace ws::detail
+
+namespace websocketpp {
+
+/// websocketpp's own, with the connection made known to the extension its
+/// parser builds (see DeflateExtension). An explicit specialization of one
+/// member for our config: websocketpp has no hook for it.
+template <>
+inline connection<ws::detail::Config>::processor_ptr
+connection<ws::detail::Config>::get_processor(int version) const {
+  // The connection is built non-const; websocketpp asks from a const member.
+  ws::detail::building = const_cast<connection *>(this);
+  processor_ptr p;
+  using C = ws::detail::Config;
+  switch (version) {
+  case 0:
+    p = lib::make_shared<processor::hybi00<C>>(transport_con_type::is_secure(),
+                                               m_is_server, m_msg_manager);
+    break;
+  case 7:
+    p = lib::make_shared<processor::hybi07<C>>(transport_con_type::is_secure(),
+                                               m_is_server, m_msg_manager,
+                                               lib::ref(m_rng));
+    break;
+  case 8:
+    p = lib::make_shared<processor::hybi08<C>>(transport_con_type::is_secure(),
+                                               m_is_server, m_msg_manager,
+                                               lib::ref(m_rng));
+    break;
+  case 13:
+    p = lib::make_shared<processor::hybi13<C>>(transport_con_type::is_secure(),
+                                               m_is_server, m_msg_manager,
+                                               lib::ref(m_rng));
+    break;
+  }
+  ws::detail::building = nullptr;
+  if (!p)
+    return p;
+  p->set_max_message_size(m_max_message_size);
+  return p;
+}
+
+/// websocketpp's check of a frame's first two bytes, with one rule added:
+/// RFC 7692 6.1 fails a continuation frame with RSV1 set, which
+/// websocketpp lets through once permessage-deflate is on.
+template <>
+inline lib::error_code
+processor::hybi13<ws::detail::Config>::validate_incoming_basic_header(
+    frame::basic_header const &h, bool is_server, bool new_msg) const {
+  frame::opcode::value op = frame::get_opcode(h);
+  if (frame::opcode::is_control(op) &&
+      frame::get_basic_size(h) > frame::limits::payload_size_basic)
+    return make_error_code(error::control_too_big);
+  if (frame::get_rsv1(h) &&
+      (!m_permessage_deflate.is_enabled() || frame::opcode::is_control(op) ||
+       op == frame::opcode::continuation))
+    return make_error_code(error::invalid_rsv_bit);
+  if (frame::get_rsv2(h) || frame::get_rsv3(h))
+    return make_error_code(error::invalid_rsv_bit);
+  if (frame::opcode::reserved(op) || frame::opcode::invalid(op))
+    return make_error_code(error::invalid_opcode);
+  if (frame::opcode::is_control(op) && !frame::get_fin(h))
+    return make_error_code(error::fragmented_control);
+  if (new_msg && op == frame::opcode::continuation)
+    return make_error_code(error::invalid_continuation);
+  if (!new_msg && !frame::opcode::is_control(op) &&
+      op != frame::opcode::continuation)
+    return make_error_code(error::invalid_continuation);
+  if (is_server && !frame::get_masked(h))
+    return make_error_code(error::masking_required);
+  if (!is_server && frame::get_masked(h))
+    return make_error_code(error::masking_forbidden);
+  return lib::error_code();
+}
+
+} // namespace websocketpp

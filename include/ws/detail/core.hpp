@@ -94,6 +94,7 @@ public:
   std::string extensions;
   ConnectionLimits limits;
   std::uint64_t max_buffered = 0; // 0: never close for a slow reader
+  PerMessageDeflate deflate;      // threshold, level and memLevel
   std::unique_ptr<ClientState> client;
 
   std::atomic<unsigned short> ready_state{0};
@@ -101,6 +102,9 @@ public:
   /// last goes, the socket is closed with 1001 and no handler runs again.
   std::atomic<long> handles{0};
   std::shared_ptr<Counters> counters = std::make_shared<Counters>();
+  /// What this connection's messages are compressed with (see
+  /// no_context_bit): 0 when permessage-deflate was not agreed.
+  std::atomic<int> deflate_mode{0};
 
   // The handlers and listeners: loop thread (or before the loop sees them).
   std::function<void(const Event &)> onopen;
@@ -123,6 +127,9 @@ public:
   bool pong_owed = false; // a ping waits for its pong (see answer_ping)
   std::string owed_pong;  // the newest such ping's payload
   std::unique_ptr<asio::steady_timer> heartbeat;
+  /// With context takeover, this connection's compressor: each message is
+  /// compressed here, on the loop, in the order they are queued.
+  std::unique_ptr<Deflater> deflater;
 
   /// event.target: valid as long as the core is, that is while any handle
   /// is kept. Last, so the handlers it points to exist when it is made.
@@ -141,7 +148,10 @@ public:
   static void release(std::shared_ptr<Core> core);
 
   // What the handles ask for.
-  void send(int opcode, const char *data, std::size_t size);
+  void send(int opcode, const char *data, std::size_t size,
+            bool compress = true);
+  void send_in_order(int opcode, std::string data);
+  void agree_deflate();
   void request_close(std::uint16_t code, std::string reason);
 
   // The connection's life, on the loop thread.

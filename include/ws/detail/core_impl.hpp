@@ -62,7 +62,8 @@ inline void Core::drop_handlers() {
   listeners.clear();
 }
 
-inline void Core::send(int opcode, const char *data, std::size_t size) {
+inline void Core::send(int opcode, const char *data, std::size_t size,
+                       bool compress) {
   const unsigned short s = ready_state.load();
   // send() step 1.
   if (s == WebSocket::CONNECTING)
@@ -73,8 +74,24 @@ inline void Core::send(int opcode, const char *data, std::size_t size) {
     counters->buffered.fetch_add(size);
     return;
   }
-  auto msg = make_frame(static_cast<websocketpp::frame::opcode::value>(opcode),
-                        data, size, !is_server,
+  const auto op = static_cast<websocketpp::frame::opcode::value>(opcode);
+  const int mode =
+      compress && size >= deflate.threshold ? deflate_mode.load() : 0;
+  if (mode && !(mode & no_context_bit)) {
+    send_in_order(opcode, std::string(data, size));
+    return;
+  }
+  // Alone (no context takeover) a message compresses the same anywhere:
+  // here, before posting, as framing is done.
+  std::string compressed;
+  if (mode)
+    compressed = compress_alone(data, size, mode & 0xFF, deflate.level,
+                                deflate.memLevel);
+  auto msg =
+      mode ? make_frame(op, compressed.data(), compressed.size(), !is_server,
+                        BufferedCounter(counters, &counters->buffered), size,
+                        true)
+           : make_frame(op, data, size, !is_server,
                         BufferedCounter(counters, &counters->buffered), size);
   // On the loop (a handler answering), straight in; else posted to it.
   if (loop().ctx.get_executor().running_in_this_thread())
@@ -83,6 +100,39 @@ inline void Core::send(int opcode, const char *data, std::size_t size) {
     asio::post(loop().ctx,
                [core = shared_from_this(), msg = std::move(msg),
                 size]() mutable { core->queue(std::move(msg), size); });
+}
+
+/// A message compressed with this connection's window (context takeover):
+/// compressed on the loop in the order messages are queued, which is the
+/// order the peer decompresses them in. bufferedAmount counts it at once.
+inline void Core::send_in_order(int opcode, std::string data) {
+  counters->buffered.fetch_add(data.size());
+  on_loop([core = shared_from_this(), opcode, data = std::move(data)] {
+    const std::size_t size = data.size();
+    const int mode = core->deflate_mode.load();
+    if (!core->con || !mode) { // closed (or reconnecting) meanwhile
+      return;                  // counted, never sent: as send() once closing
+    }
+    if (!core->deflater)
+      core->deflater = std::make_unique<Deflater>(
+          mode & 0xFF, core->deflate.level, core->deflate.memLevel);
+    const std::string compressed =
+        core->deflater->compress(data.data(), size, false);
+    auto msg = make_frame(
+        static_cast<websocketpp::frame::opcode::value>(opcode),
+        compressed.data(), compressed.size(), !core->is_server,
+        BufferedCounter(core->counters, &core->counters->buffered), size, true);
+    core->counters->buffered.fetch_sub(size); // now the frame's
+    core->queue(std::move(msg), size);
+  });
+}
+
+/// What permessage-deflate the handshake agreed, read from the connection's
+/// frame parser before forget_handshake() (the answer is in the response).
+inline void Core::agree_deflate() {
+  deflater.reset();
+  deflate_mode =
+      con->deflate && con->deflate->is_enabled() ? con->deflate->our_mode : 0;
 }
 
 /// close() steps 3-5, and the server's own close: code 0 sends a close frame
@@ -153,6 +203,8 @@ inline void Core::start_client() {
   // constructor not to clash).
   for (const auto &[name, value] : client->headers)
     c->append_header(name, value);
+  if (deflate.enabled)
+    c->deflate_options = std::make_shared<PerMessageDeflate>(deflate);
   c->set_max_message_size(static_cast<std::size_t>(limits.maxPayload));
   c->set_open_handshake_timeout(limits.handshakeTimeout.count());
   c->set_close_handshake_timeout(limits.closeTimeout.count());
@@ -354,17 +406,29 @@ inline void Core::handle_open() {
         close_status::blank);
     return;
   }
+  // Our extension checked the server's answer (check_answer); with no
+  // offer made it was never asked.
   const std::string ext = con->get_response_header("Sec-WebSocket-Extensions");
-  if (!ext.empty()) {
+  const bool agreed = con->deflate && con->deflate->is_enabled();
+  std::string bad;
+  if (con->deflate && !con->deflate->failure.empty())
+    bad = con->deflate->failure;
+  else if (!ext.empty() && !agreed)
+    bad = "the server chose extensions that were not offered: " + ext;
+  else if (client->opened && ext != extensions)
+    bad = "the server chose the extensions '" + ext +
+          "' on reconnecting, after '" + extensions + "' before";
+  if (!bad.empty()) {
     no_retry = true;
-    fail_connection("Error during WebSocket handshake: the server chose "
-                    "extensions that were not offered: " +
-                        ext,
+    fail_connection("Error during WebSocket handshake: " + bad,
                     close_status::blank);
     return;
   }
-  if (!client->opened)
+  if (!client->opened) {
     protocol = chosen;
+    extensions = ext;
+  }
+  agree_deflate();
   if (listening("upgrade")) {
     UpgradeEvent e;
     e.type = "upgrade";
@@ -399,6 +463,8 @@ inline void Core::handle_message(const MessagePtr &msg) {
                     close_status::invalid_payload);
     return;
   }
+  if (msg->get_compressed() && con->deflate)
+    con->deflate->message_done();
   MessageEvent e;
   e.type = "message";
   e.data = std::move(msg->get_raw_payload());
@@ -631,6 +697,8 @@ inline void Core::reconnect(std::string error, std::uint16_t code,
   con.reset();
   failing = false;
   fail_message.clear();
+  deflate_mode = 0;
+  deflater.reset();
   awaiting_pong = false;
   pong_owed = false;
   const unsigned attempt = ++client->attempt;

@@ -64,12 +64,14 @@ using BufferedCounter = std::shared_ptr<std::atomic<std::uint64_t>>;
 ///
 /// `counter` goes up by `units` now and down by as much when the frame has
 /// been written (or dropped): bytes for bufferedAmount, 1 for a pong.
+/// `compressed`: the payload is permessage-deflate's (RSV1, RFC 7692 6).
 inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
                              const char *data, std::size_t size, bool mask,
-                             BufferedCounter counter, std::uint64_t units) {
+                             BufferedCounter counter, std::uint64_t units,
+                             bool compressed = false) {
   std::string header;
   header.reserve(14);
-  header += static_cast<char>(0x80 | op);
+  header += static_cast<char>(0x80 | (compressed ? 0x40 : 0) | op);
   const char mask_bit = mask ? '\x80' : '\0';
   if (size < 126) {
     header += static_cast<char>(mask_bit | static_cast<char>(size));

@@ -90,7 +90,8 @@ public:
   std::uint16_t port = 0;
   ConnectionLimits limits;
   std::uint64_t max_buffered = 0;
-  std::vector<std::string> allowed_origins; // lower case
+  std::shared_ptr<const PerMessageDeflate> deflate; // none: off
+  std::vector<std::string> allowed_origins;         // lower case
   std::size_t max_connections = 0;
   // Upgrades accepted by validate() and not yet open: they count towards
   // maxConnections. Expired handles are connections that failed.
@@ -109,6 +110,15 @@ public:
       allowed_origins.push_back(ascii_lower(origin));
     max_connections = o.maxConnections;
     std::weak_ptr<ServerCore> self = shared_from_this();
+    if (o.perMessageDeflate.enabled) {
+      check_deflate_options(o.perMessageDeflate);
+      deflate = std::make_shared<PerMessageDeflate>(o.perMessageDeflate);
+      // Before the request is read: the extension answers its offer.
+      endpoint.set_tcp_pre_init_handler([self](Hdl h) {
+        if (auto s = self.lock())
+          s->endpoint.get_con_from_hdl(h)->deflate_options = s->deflate;
+      });
+    }
     endpoint.set_fail_handler([self](Hdl h) {
       if (auto s = self.lock())
         s->upgrading.erase(h);
@@ -218,9 +228,13 @@ public:
     core->protocol = con->get_subprotocol();
     core->limits = limits;
     core->max_buffered = max_buffered;
+    core->extensions = con->get_response_header("Sec-WebSocket-Extensions");
+    if (deflate)
+      core->deflate = *deflate;
     core->ready_state = WebSocket::OPEN;
     core->server = std::static_pointer_cast<SocketOwner>(shared_from_this());
     core->attach(con);
+    core->agree_deflate();
     core->start_heartbeat();
     con->get_raw_socket().set_option(asio::ip::tcp::no_delay(true), ignored);
     const Core *key = core.get();
@@ -288,21 +302,60 @@ public:
   /// Framed once, on the caller's thread: a server's frames are not masked,
   /// so every socket can send the same bytes (websocketpp only reads a
   /// queued message). Each socket holds it through share_frame(), which
-  /// keeps its bufferedAmount.
-  void broadcast(int opcode, const char *data, std::size_t size) {
+  /// keeps its bufferedAmount. With permessage-deflate, sockets that
+  /// compress each message alone (server_no_context_takeover) share one
+  /// compressed frame per window size, the server's own compressed here;
+  /// a socket with context takeover compresses its copy itself.
+  void broadcast(int opcode, const char *data, std::size_t size,
+                 bool compress) {
     static const BufferedCounter uncounted =
         std::make_shared<std::atomic<std::uint64_t>>(0);
-    auto frame =
-        make_frame(static_cast<websocketpp::frame::opcode::value>(opcode), data,
-                   size, false, uncounted, 0);
-    Core::on_loop([self = shared_from_this(), frame = std::move(frame), size] {
-      auto *shared = new SharedFrame(frame, self->sockets.size());
+    const auto op = static_cast<websocketpp::frame::opcode::value>(opcode);
+    auto frame = make_frame(op, data, size, false, uncounted, 0);
+    compress = compress && deflate && size >= deflate->threshold;
+    // Most sockets agreed to the server's own window.
+    const int bits = deflate && deflate->serverMaxWindowBits
+                         ? deflate->serverMaxWindowBits
+                         : 15;
+    MessagePtr packed;
+    if (compress) {
+      const std::string c =
+          compress_alone(data, size, bits, deflate->level, deflate->memLevel);
+      packed = make_frame(op, c.data(), c.size(), false, uncounted, 0, true);
+    }
+    Core::on_loop([self = shared_from_this(), frame = std::move(frame),
+                   packed = std::move(packed), bits, op, size] {
+      const std::size_t n = self->sockets.size();
+      // (window bits or 0 for none, its frame), made as sockets need them.
+      std::vector<std::pair<int, SharedFrame *>> frames;
+      auto shared = [&](int key) -> SharedFrame & {
+        for (auto &f : frames)
+          if (f.first == key)
+            return *f.second;
+        MessagePtr m = key == 0 ? frame : key == bits ? packed : nullptr;
+        if (!m) {
+          const std::string &raw = frame->get_payload();
+          const std::string c =
+              compress_alone(raw.data(), raw.size(), key, self->deflate->level,
+                             self->deflate->memLevel);
+          m = make_frame(op, c.data(), c.size(), false, uncounted, 0, true);
+        }
+        frames.emplace_back(key, new SharedFrame(m, n));
+        return *frames.back().second;
+      };
       for (const auto &s : self->sockets) {
         Core &c = *s.second.core_;
-        if (c.ready_state.load() == WebSocket::OPEN)
-          c.queue(share_frame(*shared, size, c.counters->buffered), size);
+        if (c.ready_state.load() != WebSocket::OPEN)
+          continue;
+        const int mode = packed ? c.deflate_mode.load() : 0;
+        if (mode && !(mode & no_context_bit))
+          c.send_in_order(op, frame->get_payload());
+        else
+          c.queue(share_frame(shared(mode & 0xFF), size, c.counters->buffered),
+                  size);
       }
-      shared->let_go();
+      for (auto &f : frames)
+        f.second->let_go();
     });
   }
 

@@ -110,15 +110,22 @@ WS_DECL std::vector<WebSocket> Server::clients() const {
 }
 
 WS_DECL void Server::broadcast(std::string_view text) {
-  if (!detail::valid_utf8(text))
+  broadcast(text, SendOptions{});
+}
+
+WS_DECL void Server::broadcast(std::string_view data, SendOptions options) {
+  if (!options.binary && !detail::valid_utf8(data))
     throw SyntaxError("broadcast(): the message is not valid UTF-8; send it "
                       "as ws::Binary instead.");
-  core_->broadcast(websocketpp::frame::opcode::text, text.data(), text.size());
+  core_->broadcast(options.binary ? websocketpp::frame::opcode::binary
+                                  : websocketpp::frame::opcode::text,
+                   data.data(), data.size(), options.compress);
 }
 
 WS_DECL void Server::broadcast(const Binary &data) {
   core_->broadcast(websocketpp::frame::opcode::binary,
-                   reinterpret_cast<const char *>(data.data()), data.size());
+                   reinterpret_cast<const char *>(data.data()), data.size(),
+                   true);
 }
 
 WS_DECL void Server::close() { core_->close(); }

@@ -67,6 +67,11 @@ WS_DECL WebSocket::WebSocket(const std::string &url,
         "Failed to construct 'WebSocket': reconnect needs 0 <= initialDelay "
         "<= maxDelay and a factor of at least 1.");
   client->reconnect = r;
+  // On by default: a build without zlib just offers nothing.
+  if (options.perMessageDeflate.enabled && WS_DEFLATE)
+    detail::check_deflate_options(options.perMessageDeflate);
+  core_->deflate = options.perMessageDeflate;
+  core_->deflate.enabled = core_->deflate.enabled && WS_DEFLATE;
   if (options.reconnect.enabled && options.pingInterval.count() == 0)
     core_->limits.pingInterval = std::chrono::seconds(30);
   core_->client = std::move(client);
@@ -157,17 +162,17 @@ WS_DECL void WebSocket::removeEventListener(const std::string &type,
 WS_DECL void WebSocket::send(std::string_view text) {
   // A JS string always converts to UTF-8; a std::string may not be UTF-8,
   // and a text frame must be (RFC 6455 5.6).
-  if (!detail::valid_utf8(text) && readyState() != CONNECTING)
-    throw SyntaxError("Failed to execute 'send' on 'WebSocket': The message "
-                      "is not valid UTF-8; send it as ws::Binary instead.");
-  core_->send(websocketpp::frame::opcode::text, text.data(), text.size());
+  send(text, SendOptions{});
 }
 
 WS_DECL void WebSocket::send(std::string_view data, SendOptions options) {
-  if (options.binary)
-    core_->send(websocketpp::frame::opcode::binary, data.data(), data.size());
-  else
-    send(data);
+  if (!options.binary && !detail::valid_utf8(data) &&
+      readyState() != CONNECTING)
+    throw SyntaxError("Failed to execute 'send' on 'WebSocket': The message "
+                      "is not valid UTF-8; send it as ws::Binary instead.");
+  core_->send(options.binary ? websocketpp::frame::opcode::binary
+                             : websocketpp::frame::opcode::text,
+              data.data(), data.size(), options.compress);
 }
 
 WS_DECL void WebSocket::send(const Binary &data) {
