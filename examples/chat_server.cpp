@@ -149,11 +149,11 @@ int main(int argc, char **argv) {
     options.keyFile = key;
     // JS: const origins = flags.origin ? flags.origin.split(",") : [];
     options.allowedOrigins = split(origin, ',');
-    // JS: const perMessageDeflate = flags.deflate && { serverNoContextTakeover:
-    // true }; (server_no_context_takeover is ws::Server's default once enabled)
+    // JS: const deflate = flags.deflate && { serverNoContextTakeover: true };
+    // (server_no_context_takeover is ws::Server's default once it is on)
     options.perMessageDeflate.enabled = deflate;
     // JS: const wss = new WebSocketServer({ server, verifyClient,
-    // perMessageDeflate });
+    // JS: perMessageDeflate: deflate });
     ws::Server server(options);
     // JS: server.on("request", (req, res) => {
     server.onrequest = [&](const ws::Request &req, ws::Response &res) {

@@ -16,8 +16,14 @@ std::string browser_js() { return test::env("INTEROP_DIR") + "/browser.js"; }
 } // namespace
 
 TEST_CASE("two Chromium tabs and a chat_client chat through chat_server") {
-  test::Process server(
-      {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  // And again with compression, which the tabs and chat_client offer.
+  const bool deflate = GENERATE(false, true);
+  INFO((deflate ? "--deflate" : "without --deflate"));
+  std::vector<std::string> argv = {test::env("CHAT_SERVER"), "--port", "0",
+                                   "--host", "127.0.0.1"};
+  if (deflate)
+    argv.push_back("--deflate");
+  test::Process server(argv);
   const std::string line = server.read_line();
   const std::string port = test::port_in(line);
   test::Process browser({"/usr/bin/env", "node", browser_js(), "chat", port});
@@ -63,6 +69,59 @@ window.result = new Promise((resolve) => {
         R"({"protocol":"chat.v1","code":4321,"reason":"bye from C++",)"
         R"("wasClean":true})");
   CHECK(browser.wait(std::chrono::seconds(30)) == 0);
+}
+
+TEST_CASE("Chromium and our server agree on permessage-deflate") {
+  ws::ServerOptions options;
+  options.perMessageDeflate.enabled = true;
+  ws::Server server(options);
+  server.onrequest = [](const ws::Request &, ws::Response &res) {
+    res.setHeader("Content-Type", "text/html");
+    res.body = R"(<!DOCTYPE html><script>
+window.result = new Promise((resolve) => {
+  const socket = new WebSocket("ws://" + location.host + "/");
+  socket.binaryType = "arraybuffer";
+  const text = "ann: lunch at noon? ".repeat(50000); // 1 MB that compresses
+  const bytes = crypto.getRandomValues(new Uint8Array(65536)); // and not
+  const got = [];
+  socket.onopen = () => { socket.send(text); socket.send(bytes); socket.send("hi"); };
+  socket.onmessage = (e) => {
+    got.push(e.data);
+    if (got.length < 3) return;
+    const back = new Uint8Array(got[1]);
+    resolve({ extensions: socket.extensions, text: got[0] === text,
+              bytes: back.length === bytes.length &&
+                     back.every((b, i) => b === bytes[i]),
+              small: got[2] });
+  };
+});
+</script>)";
+  };
+  std::string offered, agreed;
+  server.verifyClient = [&](const ws::Request &req) {
+    offered = req.headers.at("Sec-WebSocket-Extensions");
+    return true;
+  };
+  server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
+    agreed = socket.extensions();
+    socket.onmessage = [&socket](const ws::MessageEvent &e) {
+      socket.send(e.data, {e.isBinary});
+    };
+  };
+  server.listen(0, "127.0.0.1");
+  test::Process browser(
+      {"/usr/bin/env", "node", browser_js(), "eval",
+       "http://127.0.0.1:" + std::to_string(server.port()) + "/",
+       "window.result"});
+  {
+    test::LoopThread loop;
+    CHECK(browser.read_line(std::chrono::seconds(60)) ==
+          R"({"extensions":"permessage-deflate; server_no_context_takeover",)"
+          R"("text":true,"bytes":true,"small":"hi"})");
+    CHECK(browser.wait(std::chrono::seconds(30)) == 0);
+  }
+  CHECK(offered == "permessage-deflate; client_max_window_bits");
+  CHECK(agreed == "permessage-deflate; server_no_context_takeover");
 }
 
 TEST_CASE("Chromium and ws::WebSocket report a server's misbehaviour alike") {

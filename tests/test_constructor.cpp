@@ -179,7 +179,9 @@ TEST_CASE("the upgrade request offers the protocols in order") {
   r.attach(socket);
   wait_until([&] { return r.closed(); });
   CHECK(peer.header("Sec-WebSocket-Protocol") == "chat.v2, chat.v1");
-  CHECK(peer.header("Sec-WebSocket-Extensions").empty());
+  // What every browser offers.
+  CHECK(peer.header("Sec-WebSocket-Extensions") ==
+        "permessage-deflate; client_max_window_bits");
 }
 
 TEST_CASE("a non-ASCII host is refused: no IDNA here (README says so)") {

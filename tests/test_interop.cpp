@@ -7,6 +7,7 @@
 #endif
 
 #include <cstdlib>
+#include <random>
 
 using test::wait_until;
 
@@ -100,6 +101,67 @@ TEST_CASE("Node's ws client against our echo_server") {
   test::Process node({"/usr/bin/env", "node", node_script("client.js"),
                       "ws://127.0.0.1:" + std::to_string(port) + "/", "echo"});
   check_node_echo(node);
+}
+
+TEST_CASE("our client against Node's ws with permessage-deflate") {
+  // Node's defaults: context takeover both ways, a 1 KiB threshold.
+  setenv("DEFLATE", "1", 1);
+  test::Process node({"/usr/bin/env", "node", node_script("echo_server.js")});
+  unsetenv("DEFLATE");
+  const auto port = port_from(node);
+  ws::WebSocket socket("ws://127.0.0.1:" + std::to_string(port) + "/");
+  test::Recorder r;
+  r.attach(socket);
+  wait_until([&] { return socket.readyState() == ws::WebSocket::OPEN; });
+  CHECK(socket.extensions() == "permessage-deflate");
+  std::vector<std::string> sent;
+  std::mt19937 random(7);
+  for (std::size_t size : {0u, 1023u, 1024u, 65536u, 1u << 20}) {
+    std::string text;
+    while (text.size() < size)
+      text += "bob: see you at noon, by the fountain. ";
+    text.resize(size);
+    std::string bytes(size, '\0');
+    for (auto &c : bytes)
+      c = static_cast<char>(random());
+    sent.push_back(text);
+    sent.push_back(bytes);
+    socket.send(text);
+    socket.send(bytes, {true});
+  }
+  wait_until([&] { return r.messages.size() == sent.size(); });
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    CHECK(r.messages[i].isBinary == (i % 2 == 1));
+    CHECK(r.messages[i].data == sent[i]);
+    total += sent[i].size();
+  }
+  socket.close(1000);
+  wait_until([&] { return r.closed(); });
+  // Node read the text compressed: less than the random half and a bit.
+  const std::string read = node.read_line();
+  INFO(read << " of " << total);
+  REQUIRE(read.rfind("read ", 0) == 0);
+  CHECK(std::stoull(read.substr(5)) < total * 6 / 10);
+  CHECK(node.read_line() == "close 1000 ");
+}
+
+TEST_CASE("Node's ws client against our echo_server --deflate") {
+  test::Process server({test::env("ECHO_SERVER"), "--port", "0", "--host",
+                        "127.0.0.1", "--deflate"});
+  const auto port = port_from(server);
+  test::Process node({"/usr/bin/env", "node", node_script("client.js"),
+                      "ws://127.0.0.1:" + std::to_string(port) + "/",
+                      "deflate"});
+  std::vector<std::string> lines;
+  const int status = run_node_client(node, lines);
+  INFO(lines.back());
+  CHECK(status == 0);
+  CHECK(lines == std::vector<std::string>{
+                     "ok extensions permessage-deflate; "
+                     "server_no_context_takeover",
+                     "ok text and binary echoes up to 1 MiB",
+                     "ok the text came compressed", "ok close 1000"});
 }
 
 TEST_CASE("Node's ws client against our chat_server") {

@@ -80,8 +80,9 @@ function main(argv) {
     const verifyClient = ({ origin }, done) =>
       done(!origins.length || !origin ||
         origins.some((o) => o.toLowerCase() === origin.toLowerCase()), 403);
-    const perMessageDeflate = flags.deflate && { serverNoContextTakeover: true };
-    const wss = new WebSocketServer({ server, verifyClient, perMessageDeflate });
+    const deflate = flags.deflate && { serverNoContextTakeover: true };
+    const wss = new WebSocketServer({ server, verifyClient,
+      perMessageDeflate: deflate });
     server.on("request", (req, res) => {
       if (req.url === "/") {
         res.setHeader("Content-Type", "text/html; charset=utf-8");

@@ -20,6 +20,10 @@
 //   idle       10,000 open connections: the server's memory per connection
 //   scaling    broadcast to 100 ... 10,000 clients, idle 1,000 ... 20,000
 //   tls        ours over ws:// and wss://: echo, large, idle
+//   deflate    permessage-deflate on in every server (baseline_server
+//              --deflate: websocketpp's own extension; Node with its
+//              defaults): echo and broadcast of chat-like text, bytes on the
+//              wire per message, and memory per idle connection that agreed
 // It prints Markdown tables of medians, with each figure's ratio to the
 // baseline, and with --out DIR writes them to DIR/bench.md and the scaling
 // series as DIR/scaling.svg.
@@ -30,6 +34,7 @@
 // SPDX-License-Identifier: MIT
 #include <asio.hpp>
 #include <asio/ssl.hpp>
+#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -41,6 +46,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -140,10 +146,12 @@ struct Server {
 // --- the load generator ----------------------------------------------------
 
 /// A masked client frame (RFC 6455 5.2), built once and sent many times.
-std::string client_frame(bool binary, const std::string &payload) {
+/// `compressed`: the payload is permessage-deflate's (RSV1).
+std::string client_frame(bool binary, const std::string &payload,
+                         bool compressed = false) {
   const std::size_t size = payload.size();
   std::string f;
-  f += static_cast<char>(0x80 | (binary ? 2 : 1));
+  f += static_cast<char>(0x80 | (compressed ? 0x40 : 0) | (binary ? 2 : 1));
   if (size < 126) {
     f += static_cast<char>(0x80 | size);
   } else if (size < 65536) {
@@ -162,6 +170,43 @@ std::string client_frame(bool binary, const std::string &payload) {
   return f;
 }
 
+/// Text like a chat's, message `k` of many: English words drawn at random
+/// (the same draw for the same k), so messages share words but not whole
+/// runs, and a compressor that keeps its window sees no copies to reuse.
+std::string chat_text(std::size_t n, unsigned k) {
+  static const char *words[] = {
+      "the",  "be",   "to",   "of",   "and",   "a",     "in",    "that",
+      "have", "I",    "it",   "for",  "not",   "on",    "with",  "he",
+      "as",   "you",  "do",   "at",   "this",  "but",   "his",   "by",
+      "from", "they", "we",   "say",  "her",   "she",   "or",    "an",
+      "will", "my",   "one",  "all",  "would", "there", "their", "what",
+      "so",   "up",   "out",  "if",   "about", "who",   "get",   "which",
+      "go",   "me",   "when", "make", "can",   "like",  "time",  "no",
+      "just", "him",  "know", "take", "lunch", "noon",  "train", "late"};
+  std::mt19937 random(k);
+  std::string s = "ann" + std::to_string(k % 10) + ":";
+  while (s.size() < n)
+    s += std::string(" ") + words[random() % 64];
+  s.resize(n);
+  return s;
+}
+
+/// `payload` compressed alone (RFC 7692 7.2.1: the 00 00 FF FF tail off).
+std::string deflated(const std::string &payload) {
+  z_stream z{};
+  deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, -15, 8,
+               Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, payload.size()) + 16, '\0');
+  z.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(payload.data()));
+  z.avail_in = static_cast<uInt>(payload.size());
+  z.next_out = reinterpret_cast<Bytef *>(&out[0]);
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_SYNC_FLUSH);
+  out.resize(out.size() - z.avail_out - 4);
+  deflateEnd(&z);
+  return out;
+}
+
 double now_us() {
   return std::chrono::duration<double, std::micro>(
              Clock::now().time_since_epoch())
@@ -171,7 +216,9 @@ double now_us() {
 struct Load {
   asio::io_context io;
   asio::ssl::context tls{asio::ssl::context::tls_client};
-  std::string frame;         // what every send writes
+  std::string frame;               // what every send writes
+  std::vector<std::string> frames; // or, if any, these in turn
+  std::size_t next_frame = 0;
   std::size_t in_flight = 0; // per sending connection
   int senders = -1;          // the first N connections send; -1: all
   bool counting = true;      // false: open and stay idle
@@ -179,7 +226,9 @@ struct Load {
   std::size_t read_size = 16384;
   bool round_trips = false;    // time each echo (sends in order)
   bool stamped = false;        // payloads "t<us>...": time each delivery
+  bool deflate = false;        // offer permessage-deflate
   std::uint64_t received = 0;  // whole messages
+  std::uint64_t wire = 0;      // their bytes, headers included
   std::vector<double> samples; // latencies, us
 };
 
@@ -259,7 +308,12 @@ private:
   void upgrade() {
     out_ = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+           "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+           std::string(load_.deflate ? "Sec-WebSocket-Extensions: "
+                                       "permessage-deflate; "
+                                       "client_max_window_bits\r\n"
+                                     : "") +
+           "\r\n";
     asio::async_write(stream_, asio::buffer(out_),
                       [this](asio::error_code ec, std::size_t) {
                         check(ec, "upgrade request");
@@ -292,7 +346,9 @@ private:
     out_.swap(extra_);
     extra_.clear();
     for (; to_send_ > 0; --to_send_) {
-      out_ += load_.frame;
+      out_ += load_.frames.empty()
+                  ? load_.frame
+                  : load_.frames[load_.next_frame++ % load_.frames.size()];
       if (load_.round_trips)
         sent_at_.push_back(now_us());
     }
@@ -338,6 +394,7 @@ private:
         sent_at_.pop_front();
       }
       at += head + len;
+      load_.wire += head + len;
       ++whole;
     }
     in_.erase(0, at);
@@ -416,6 +473,7 @@ struct Figures {
   double cpu_us = 0;       // server CPU per message (or delivery)
   double p50 = 0, p99 = 0; // latency, us
   double kib = 0;          // memory per connection
+  double wire = 0;         // bytes on the wire per message received
 };
 
 struct Shape {
@@ -426,16 +484,23 @@ struct Shape {
   bool chat = false;
   bool timed = false; // latency: round trips (echo) or stamps at 50/s (chat)
   bool idle = false;
+  bool deflate = false; // offer permessage-deflate; send chat-like text
 };
 
 /// One run of one scenario against one server.
 template <class Stream>
 Figures run_once(Server &server, const Shape &s, double seconds) {
   Load load;
+  load.deflate = s.deflate;
   if (s.idle) {
     const long before = server.rss_kib();
     load.counting = false;
     auto all = open_all<Stream>(load, server, s.conns);
+    // With in_flight, each sends one compressed 1 KiB message first: what a
+    // connection keeps once it has decompressed something.
+    for (std::size_t k = 0; s.in_flight && k < all.size(); ++k)
+      all[k]->send_frame(
+          client_frame(false, deflated(chat_text(1024, unsigned(k))), true));
     load.io.run_for(std::chrono::milliseconds(500)); // the server settles
     Figures f;
     f.kib = double(server.rss_kib() - before) / s.conns;
@@ -448,6 +513,9 @@ Figures run_once(Server &server, const Shape &s, double seconds) {
     load.senders = 1;
   std::string payload(s.size, 'x');
   load.frame = client_frame(s.binary, payload);
+  for (unsigned k = 0; s.deflate && k < 256; ++k)
+    load.frames.push_back(
+        client_frame(false, deflated(chat_text(s.size, k)), true));
   if (s.timed && s.chat) {
     load.counting = false; // the timer below sends
     load.stamped = true;
@@ -477,7 +545,7 @@ Figures run_once(Server &server, const Shape &s, double seconds) {
   // Warm up, then measure a window.
   load.io.run_for(std::chrono::milliseconds(300));
   load.samples.clear();
-  const std::uint64_t before = load.received;
+  const std::uint64_t before = load.received, wire_before = load.wire;
   const double cpu_before = server.cpu_seconds();
   const auto start = Clock::now();
   load.io.run_for(std::chrono::duration_cast<Clock::duration>(
@@ -490,6 +558,7 @@ Figures run_once(Server &server, const Shape &s, double seconds) {
   Figures f;
   f.rate = messages / elapsed;
   f.cpu_us = messages > 0 ? cpu * 1e6 / messages : 0;
+  f.wire = messages > 0 ? double(load.wire - wire_before) / messages : 0;
   f.p50 = percentile(load.samples, 0.50);
   f.p99 = percentile(load.samples, 0.99);
   close_all(load, all);
@@ -501,6 +570,7 @@ Figures run_once(Server &server, const Shape &s, double seconds) {
 struct Kind {
   std::string name;
   std::vector<std::string> echo, chat, env;
+  std::vector<std::string> echo_env = {}; // more, for the echo server only
 };
 
 struct Options {
@@ -529,7 +599,11 @@ std::vector<std::vector<Figures>> measure(const std::vector<Kind> &kinds,
       if (secure)
         argv.insert(argv.end(), {"--cert", o.cert, "--key", o.key});
       try {
-        Server server(argv, kinds[k].env, pin ? 0 : -1);
+        auto env = kinds[k].env;
+        if (!shape.chat)
+          env.insert(env.end(), kinds[k].echo_env.begin(),
+                     kinds[k].echo_env.end());
+        Server server(argv, env, pin ? 0 : -1);
         all[k].push_back(secure
                              ? run_once<asio::ssl::stream<tcp::socket>>(
                                    server, shape, o.seconds)
@@ -890,6 +964,59 @@ int main(int argc, char **argv) {
              "<text x='645' y='275' text-anchor='middle'>open "
              "connections</text>\n</svg>\n";
     }
+  }
+
+  if (!flag.count("only") || want("deflate")) {
+    // The same servers with permessage-deflate on: websocketpp's own
+    // extension (which compresses each broadcast once per recipient), ours,
+    // and Node's with its defaults.
+    std::vector<Kind> packed;
+    for (const auto &k : kinds) {
+      Kind d = k;
+      d.name = k.name + " deflate";
+      if (k.name == "Node ws") {
+        d.echo_env = {"DEFLATE=1"};
+      } else {
+        d.echo.push_back("--deflate");
+      }
+      d.chat.push_back("--deflate");
+      packed.push_back(d);
+    }
+    Options few = o;
+    few.runs = std::min(o.runs, 3);
+    out << "\npermessage-deflate on in every server (medians of " << few.runs
+        << " runs; chat-like text, each client message compressed alone):\n\n"
+        << header(packed, "scenario");
+    Shape echo_d{100, 16, false, 1024};
+    echo_d.deflate = true;
+    auto e = measure(packed, echo_d, few, pin);
+    out << row("echo 100 x 16 x 1 KiB text: messages/s", e, &Figures::rate, 0)
+        << row("echo 1 KiB: server CPU per message (us)", e, &Figures::cpu_us,
+               2)
+        << row("echo 1 KiB: bytes on the wire per message", e, &Figures::wire,
+               0);
+    for (std::size_t size : {std::size_t(64), std::size_t(1024)}) {
+      Shape chat{o.clients + 1, 16, false, size, true};
+      chat.deflate = true;
+      auto b = measure(packed, chat, few, pin);
+      const std::string label = "broadcast " +
+                                (size < 1024 ? std::string("64 B") : "1 KiB") +
+                                " text to " + n;
+      out << row(label + ": deliveries/s", b, &Figures::rate, 0)
+          << row(label + ": CPU per delivery (us)", b, &Figures::cpu_us, 3)
+          << row(label + ": bytes on the wire per delivery", b, &Figures::wire,
+                 0);
+      std::cerr << "bench: deflate " << label << " done\n";
+    }
+    Shape idle_d{o.idle, 0, false, 0, false, false, true};
+    idle_d.deflate = true;
+    out << row("idle, deflate agreed: memory per connection, " +
+                   std::to_string(o.idle) + " open (KiB)",
+               measure(packed, idle_d, few, pin), &Figures::kib, 1);
+    idle_d.in_flight = 1;
+    out << row("the same after one 1 KiB message each (KiB)",
+               measure(packed, idle_d, few, pin), &Figures::kib, 1);
+    std::cerr << "bench: deflate done\n";
   }
 
   if (o.tls && !flag.count("only")) {

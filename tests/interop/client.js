@@ -1,6 +1,8 @@
 // Node's ws as a client of our servers. `node client.js URL echo` checks
 // echo_server (started with --accept-protocols); `node client.js URL chat`
-// checks chat_server, then waits for the server to close. Prints "ok ..."
+// checks chat_server, then waits for the server to close; `node client.js
+// URL deflate` checks echo_server --deflate: the parameters it agreed, and
+// echoes of text that compresses and bytes that do not. Prints "ok ..."
 // per check and exits 0, or prints the failure and exits 1.
 // SPDX-License-Identifier: MIT
 const WebSocket = require("ws");
@@ -72,4 +74,46 @@ async function chat() {
   console.log("ok close 1001 from the server");
 }
 
-(mode === "chat" ? chat() : echo()).then(() => process.exit(0), fail);
+// Text that compresses as chat does, and bytes that do not.
+function chatty(n) {
+  return "ann: are we still on for lunch at noon? ".repeat(n / 40 + 1).slice(0, n);
+}
+
+async function deflate() {
+  const socket = new WebSocket(url); // offers permessage-deflate by default
+  let agreed;
+  socket.once("upgrade", (res) => {
+    agreed = res.headers["sec-websocket-extensions"];
+  });
+  await new Promise((resolve, reject) => {
+    socket.once("open", resolve);
+    socket.once("error", reject);
+  });
+  console.log(`ok extensions ${agreed}`);
+  let sent = 0;
+  for (const size of [0, 1023, 1024, 65536, 1 << 20]) {
+    const text = chatty(size);
+    socket.send(text);
+    let m = await next(socket);
+    assert.strictEqual(m.isBinary, false);
+    assert.strictEqual(m.data.toString(), text);
+    const bytes = require("crypto").randomBytes(size);
+    socket.send(bytes);
+    m = await next(socket);
+    assert.strictEqual(m.isBinary, true);
+    assert.ok(bytes.equals(m.data));
+    sent += 2 * size;
+  }
+  console.log("ok text and binary echoes up to 1 MiB");
+  // The random half cannot shrink; the text half must have.
+  const read = socket._socket.bytesRead;
+  assert.ok(read < sent * 0.6, `read ${read} of ${sent} bytes`);
+  console.log("ok the text came compressed");
+  const done = closed(socket);
+  socket.close(1000);
+  await done;
+  console.log("ok close 1000");
+}
+
+const modes = { chat, echo, deflate };
+modes[mode]().then(() => process.exit(0), fail);

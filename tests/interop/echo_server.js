@@ -2,7 +2,9 @@
 // as binary, chooses the first subprotocol offered, and on the text
 // "close CODE REASON" closes with that code and reason. Prints its port,
 // then one line per close it sees. With TLS_CERT and TLS_KEY (PEM files) in
-// the environment it serves wss:// instead.
+// the environment it serves wss:// instead. With DEFLATE=1 it accepts
+// permessage-deflate with Node's defaults, and before each close line says
+// how many bytes it read from that socket ("read N").
 // SPDX-License-Identifier: MIT
 const fs = require("fs");
 const https = require("https");
@@ -10,6 +12,7 @@ const { WebSocketServer } = require("ws");
 
 const handleProtocols = (protocols) =>
   protocols.values().next().value || false;
+const perMessageDeflate = process.env.DEFLATE === "1";
 let wss;
 if (process.env.TLS_CERT) {
   const server = https.createServer({
@@ -20,7 +23,9 @@ if (process.env.TLS_CERT) {
   server.listen(0, "127.0.0.1", () =>
     console.log(`listening ${server.address().port}`));
 } else {
-  wss = new WebSocketServer({ host: "127.0.0.1", port: 0, handleProtocols });
+  wss = new WebSocketServer({
+    host: "127.0.0.1", port: 0, handleProtocols, perMessageDeflate,
+  });
   wss.on("listening", () => console.log(`listening ${wss.address().port}`));
 }
 wss.on("connection", (socket) => {
@@ -33,5 +38,9 @@ wss.on("connection", (socket) => {
       socket.send(data, { binary: isBinary });
     }
   });
-  socket.on("close", (code, reason) => console.log(`close ${code} ${reason}`));
+  const tcp = socket._socket; // gone from the socket once it closes
+  socket.on("close", (code, reason) => {
+    if (perMessageDeflate) console.log(`read ${tcp.bytesRead}`);
+    console.log(`close ${code} ${reason}`);
+  });
 });
