@@ -110,6 +110,26 @@ struct DeflateEcho {
   }
 };
 
+/// A server with permessage-deflate that broadcasts, and counts its sockets
+/// (on its loop thread, which the test does not run).
+struct Broadcaster {
+  ws::Server server;
+  std::atomic<int> connected{0};
+  explicit Broadcaster(bool no_context_takeover)
+      : server(options(no_context_takeover)) {
+    server.onconnection = [this](ws::WebSocket &, const ws::Request &) {
+      ++connected;
+    };
+    server.listen(0, "127.0.0.1");
+  }
+  static ws::ServerOptions options(bool no_context_takeover) {
+    ws::ServerOptions o;
+    o.perMessageDeflate.enabled = true;
+    o.perMessageDeflate.serverNoContextTakeover = no_context_takeover;
+    return o;
+  }
+};
+
 ws::PerMessageDeflate server_on() {
   ws::PerMessageDeflate d;
   d.enabled = true;
@@ -125,6 +145,21 @@ void closed_with(RawClient &c, int code) {
   CHECK(f->close_code() == code);
   CHECK(c.closed_by_server());
 }
+
+/// TSan keeps shadow memory for every byte a program touches, so a peak
+/// measured under it is TSan's, not ours: the memory checks are left out
+/// there (the plain and ASan builds make them).
+#if defined(__SANITIZE_THREAD__)
+constexpr bool measure_memory = false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool measure_memory = false;
+#else
+constexpr bool measure_memory = true;
+#endif
+#else
+constexpr bool measure_memory = true;
+#endif
 
 /// A process's peak resident memory since the last reset, in KiB.
 long peak_kib(pid_t pid) {
@@ -390,7 +425,8 @@ TEST_CASE("a decompression bomb gets 1009 at once, and costs the server no "
     CHECK(took < std::chrono::seconds(1));
     const long grew = (peak_kib(server.pid()) - before) * 1024;
     INFO("peak RSS grew by " << grew / 1024 << " KiB");
-    CHECK(grew < static_cast<long>(2 * max_payload));
+    if (measure_memory)
+      CHECK(grew < static_cast<long>(2 * max_payload));
   }
 }
 
@@ -417,7 +453,8 @@ TEST_CASE("a decompression bomb from a server: error, close 1006, and the "
   CHECK(r.closes[0].code == 1006);
   const long grew = (peak_kib(getpid()) - before) * 1024;
   INFO("peak RSS grew by " << grew / 1024 << " KiB");
-  CHECK(grew < static_cast<long>(2 * o.maxPayload));
+  if (measure_memory)
+    CHECK(grew < static_cast<long>(2 * o.maxPayload));
   wait_until([&] { return peer.received->size() >= 6; });
   auto frames = test::parse_frames(*peer.received, 0);
   REQUIRE(!frames.empty());
@@ -598,20 +635,14 @@ TEST_CASE("send(data, {compress: false}) and the threshold leave a message "
 
 TEST_CASE("broadcast compresses once per window size and still serves "
           "every socket its own way") {
-  ws::ServerOptions so;
-  so.perMessageDeflate.enabled = true;
-  ws::Server server(so);
-  std::atomic<int> connected{0};
-  server.onconnection = [&](ws::WebSocket &, const ws::Request &) {
-    ++connected;
-  };
-  server.listen(0, "127.0.0.1");
+  Broadcaster b(true);
+  ws::Server &server = b.server;
   test::LoopThread loop;
   const std::string pmd = "Sec-WebSocket-Extensions: permessage-deflate";
   RawClient plain(server.port()), alone(server.port(), pmd + "\r\n"),
       alone2(server.port(), pmd + "; client_max_window_bits\r\n"),
       small(server.port(), pmd + "; server_max_window_bits=9\r\n");
-  wait_until([&] { return connected == 4; });
+  wait_until([&] { return b.connected == 4; });
   const std::string text = chatty(20000);
   server.broadcast(text);
   server.broadcast(noise(4000), {true});
@@ -628,20 +659,13 @@ TEST_CASE("broadcast compresses once per window size and still serves "
 
 TEST_CASE("broadcast with context takeover: each socket's own window, in "
           "order") {
-  ws::ServerOptions so;
-  so.perMessageDeflate.enabled = true;
-  so.perMessageDeflate.serverNoContextTakeover = false;
-  ws::Server server(so);
-  std::atomic<int> connected{0};
-  server.onconnection = [&](ws::WebSocket &, const ws::Request &) {
-    ++connected;
-  };
-  server.listen(0, "127.0.0.1");
+  Broadcaster bc(false);
+  ws::Server &server = bc.server;
   test::LoopThread loop;
   RawClient a(server.port(),
               "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
       b(server.port(), "Sec-WebSocket-Extensions: permessage-deflate\r\n");
-  wait_until([&] { return connected == 2; });
+  wait_until([&] { return bc.connected == 2; });
   CHECK(header_in(a.response, "Sec-WebSocket-Extensions") ==
         "permessage-deflate");
   for (int i = 0; i < 5; ++i)
