@@ -122,6 +122,15 @@ struct Broadcaster {
     };
     server.listen(0, "127.0.0.1");
   }
+  /// Until `n` sockets have opened: the loop runs on a LoopThread, so this
+  /// thread watches the count, with a deadline that fails the test.
+  void wait_for(int n) const {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (connected.load() < n) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      std::this_thread::yield();
+    }
+  }
   static ws::ServerOptions options(bool no_context_takeover) {
     ws::ServerOptions o;
     o.perMessageDeflate.enabled = true;
@@ -642,7 +651,7 @@ TEST_CASE("broadcast compresses once per window size and still serves "
   RawClient plain(server.port()), alone(server.port(), pmd + "\r\n"),
       alone2(server.port(), pmd + "; client_max_window_bits\r\n"),
       small(server.port(), pmd + "; server_max_window_bits=9\r\n");
-  wait_until([&] { return b.connected == 4; });
+  b.wait_for(4);
   const std::string text = chatty(20000);
   server.broadcast(text);
   server.broadcast(noise(4000), {true});
@@ -665,7 +674,7 @@ TEST_CASE("broadcast with context takeover: each socket's own window, in "
   RawClient a(server.port(),
               "Sec-WebSocket-Extensions: permessage-deflate\r\n"),
       b(server.port(), "Sec-WebSocket-Extensions: permessage-deflate\r\n");
-  wait_until([&] { return bc.connected == 2; });
+  bc.wait_for(2);
   CHECK(header_in(a.response, "Sec-WebSocket-Extensions") ==
         "permessage-deflate");
   for (int i = 0; i < 5; ++i)
@@ -718,5 +727,55 @@ TEST_CASE("threads sending with context takeover: every message arrives, "
     CHECK(i == next[t]++);
     CHECK(m.substr(m.find(' ', m.find(' ') + 1) + 1) ==
           chatty(static_cast<std::size_t>(i % 7) * 300));
+  }
+}
+
+TEST_CASE("a server's broken compression: the client reports error, then "
+          "close 1006, as a browser does, and the server gets 1002 or 1007") {
+  struct Case {
+    std::string name, extensions, bytes;
+    int code;
+  };
+  const std::string pmd = "Sec-WebSocket-Extensions: permessage-deflate\r\n";
+  const std::string packed = pack(chatty(3000));
+  auto unmasked = [](int op, const std::string &payload, bool fin = true,
+                     int rsv = 0) {
+    return frame(op, payload, fin, rsv, false);
+  };
+  const std::vector<Case> cases = {
+      {"RSV1 without permessage-deflate", "", unmasked(TEXT, packed, true, 4),
+       1002},
+      {"RSV1 on a ping", pmd, unmasked(PING, "x", true, 4), 1002},
+      {"RSV1 on a continuation frame", pmd,
+       unmasked(TEXT, packed.substr(0, 5), false, 4) +
+           unmasked(CONT, packed.substr(5), true, 4),
+       1002},
+      {"data that is not deflate", pmd,
+       unmasked(BINARY, std::string("\xff\xff\xff\xff\xff", 5), true, 4), 1007},
+  };
+  for (const auto &c : cases) {
+    INFO(c.name);
+    test::ScriptedServer peer([](const std::string &) { return ""; });
+    peer.then_close = false;
+    peer.hold_open = true;
+    peer.record = true;
+    peer.respond = [&](const std::string &) {
+      return peer.upgrade(c.extensions) + c.bytes;
+    };
+    ws::ClientOptions o;
+    // The peer never answers the close frame: do not wait 5 s for it.
+    o.closeTimeout = std::chrono::milliseconds(100);
+    ws::WebSocket socket(peer.url(), {}, o);
+    test::Recorder r;
+    r.attach(socket);
+    wait_until([&] { return r.closed(); });
+    CHECK(r.events == std::vector<std::string>{"open", "error", "close"});
+    CHECK(r.closes[0].code == 1006);
+    CHECK_FALSE(r.closes[0].wasClean);
+    wait_until([&] { return peer.received->size() >= 4; });
+    auto frames = test::parse_frames(*peer.received, 0);
+    REQUIRE(!frames.empty());
+    CHECK(frames[0].opcode == CLOSE);
+    CHECK(frames[0].close_code() == c.code);
   }
 }
