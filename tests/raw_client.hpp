@@ -304,8 +304,10 @@ inline std::vector<Frame> client_frames(const std::string &bytes) {
   return parse_frames(bytes, 0);
 }
 
-/// The 101 answer to an upgrade request (RFC 6455 4.2.2).
-inline std::string upgrade_for(const std::string &request) {
+/// The 101 answer to an upgrade request (RFC 6455 4.2.2), with
+/// `extra_headers` ("Name: value\r\n" each).
+inline std::string upgrade_for(const std::string &request,
+                               const std::string &extra_headers = "") {
   const std::string name = "Sec-WebSocket-Key: ";
   const auto at = request.find(name) + name.size();
   std::string key = request.substr(at, request.find("\r\n", at) - at) +
@@ -314,13 +316,14 @@ inline std::string upgrade_for(const std::string &request) {
   websocketpp::sha1::calc(key.data(), key.size(), digest);
   return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
          "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-         websocketpp::base64_encode(digest, 20) + "\r\n\r\n";
+         websocketpp::base64_encode(digest, 20) + "\r\n" + extra_headers +
+         "\r\n";
 }
 
 /// A server written by hand, on the loop: it answers the upgrade with a
 /// correct 101 and `script`, then records what the client sends. With
 /// `drop`, it closes TCP right after the script; else when the client has
-/// sent a close frame.
+/// sent a close frame. `headers` go in its 101 answer.
 struct MisbehavingServer {
   asio::ip::tcp::acceptor acceptor{ws::detail::loop().ctx,
                                    {asio::ip::make_address("127.0.0.1"), 0}};
@@ -328,8 +331,10 @@ struct MisbehavingServer {
   std::shared_ptr<std::string> received = std::make_shared<std::string>();
   std::string script;
   bool drop = false;
+  std::string headers;
 
-  MisbehavingServer(std::string s, bool d) : script(std::move(s)), drop(d) {
+  MisbehavingServer(std::string s, bool d, std::string h = "")
+      : script(std::move(s)), drop(d), headers(std::move(h)) {
     acceptor.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
       if (ec)
         return;
@@ -342,8 +347,8 @@ struct MisbehavingServer {
               return;
             const std::string request(asio::buffers_begin(buf->data()),
                                       asio::buffers_begin(buf->data()) + n);
-            auto out =
-                std::make_shared<std::string>(upgrade_for(request) + script);
+            auto out = std::make_shared<std::string>(
+                upgrade_for(request, headers) + script);
             asio::async_write(*peer, asio::buffer(*out),
                               [p = peer, out, r = received,
                                d = drop](asio::error_code, std::size_t) {

@@ -197,9 +197,6 @@ struct ScriptedServer {
   bool hold_open = false; // never close TCP, whatever the client sends
   std::shared_ptr<asio::ip::tcp::socket> peer;
   std::string request;
-  /// With record (and hold_open), what the client sent after the request.
-  bool record = false;
-  std::shared_ptr<std::string> received = std::make_shared<std::string>();
 
   explicit ScriptedServer(std::function<std::string(const std::string &)> r)
       : respond(std::move(r)) {
@@ -230,14 +227,11 @@ struct ScriptedServer {
           // From here on only the socket is used: the test may end first.
           asio::async_write(*peer, asio::buffer(*out),
                             [p = peer, out, close = then_close,
-                             hold = hold_open, record = record,
-                             got = received](asio::error_code, std::size_t) {
+                             hold = hold_open](asio::error_code, std::size_t) {
                               if (close)
                                 p->close();
                               else if (!hold)
                                 close_on_input(p);
-                              else if (record)
-                                keep_reading(p, got);
                             });
         });
   }
@@ -249,16 +243,6 @@ struct ScriptedServer {
                        [p, buf](asio::error_code, std::size_t) {
                          asio::error_code ignored;
                          p->close(ignored);
-                       });
-  }
-  static void keep_reading(std::shared_ptr<asio::ip::tcp::socket> p,
-                           std::shared_ptr<std::string> got) {
-    auto buf = std::make_shared<std::array<char, 4096>>();
-    p->async_read_some(asio::buffer(*buf),
-                       [p, buf, got](asio::error_code ec, std::size_t n) {
-                         got->append(buf->data(), n);
-                         if (!ec)
-                           keep_reading(p, got);
                        });
   }
   std::string url() const {
