@@ -249,9 +249,8 @@ check_answer(const std::string &header, const PerMessageDeflate &o) {
     return {std::nullopt, "the server's permessage-deflate parameters are "
                           "invalid: " +
                               header};
-  if (p->client_max_window_bits &&
-      (o.clientMaxWindowBits ? p->client_max_window_bits > o.clientMaxWindowBits
-                             : false))
+  if (o.clientMaxWindowBits &&
+      p->client_max_window_bits > o.clientMaxWindowBits)
     return {std::nullopt, "the server asked for a larger client window than "
                           "offered: " +
                               header};
