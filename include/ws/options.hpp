@@ -9,11 +9,14 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace ws {
+
+class Bus;
 
 /// permessage-deflate (RFC 7692), Node ws's perMessageDeflate option with its
 /// names (zlibDeflateOptions' level and memLevel flattened). The README's
@@ -190,6 +193,10 @@ struct ServerOptions : ConnectionLimits {
   /// Node ws: perMessageDeflate, off by default as in Node. With it on, the
   /// server defaults to server_no_context_takeover (see PerMessageDeflate).
   PerMessageDeflate perMessageDeflate{false, true};
+  /// Carries publishes to and from other servers (see ws::Bus; e.g.
+  /// std::make_shared<ws::RedisBus>("redis://127.0.0.1:6379")). One server
+  /// per bus; the server closes it when it closes. None: topics are local.
+  std::shared_ptr<Bus> bus;
 };
 
 /// Node ws: the options of socket.send(data, options).

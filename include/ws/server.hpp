@@ -74,7 +74,8 @@ struct Response {
 ///
 /// Threads: its handlers run on the loop thread. listen(), close() and
 /// clients() belong to the loop thread (or to any one thread before the loop
-/// runs); broadcast() is safe from any thread, as WebSocket::send() is.
+/// runs); broadcast(), publish() and subscriberCount() are safe from any
+/// thread, as WebSocket::send() is.
 class Server {
 public:
   /// Throws ws::TlsError for a certificate, key or chain file that cannot be
@@ -124,8 +125,30 @@ public:
   void broadcast(const Binary &data);
   /// As WebSocket::send(data, options): binary or text, compressed or not.
   void broadcast(std::string_view data, SendOptions options);
-  /// Node: wss.close(). Stops listening and closes every socket with 1001;
-  /// ws::run() then returns once nothing else is active.
+
+  /// Bun: server.publish(topic, data). Sends to every OPEN socket here that
+  /// subscribes to `topic` (WebSocket::subscribe), framed (and compressed)
+  /// once as broadcast() is, and through ServerOptions::bus to the other
+  /// servers' subscribers. Safe from any thread; publishes made on one
+  /// thread arrive in the order made. Throws ws::SyntaxError for text that
+  /// is not UTF-8. (Bun returns the bytes sent; this returns nothing, as
+  /// delivery happens on the loop.)
+  void publish(const std::string &topic, std::string_view text);
+  void publish(const std::string &topic, const char *text) {
+    publish(topic, std::string_view(text));
+  }
+  void publish(const std::string &topic, const std::string &text) {
+    publish(topic, std::string_view(text));
+  }
+  void publish(const std::string &topic, const Binary &data);
+  void publish(const std::string &topic, std::string_view data,
+               SendOptions options);
+  /// Bun: server.subscriberCount(topic): this server's subscribers to it
+  /// (not those of other servers on the bus). Safe from any thread.
+  std::size_t subscriberCount(const std::string &topic) const;
+  /// Node: wss.close(). Stops listening, closes every socket with 1001 and
+  /// closes ServerOptions::bus; ws::run() then returns once nothing else is
+  /// active.
   void close();
 
 private:

@@ -66,9 +66,9 @@ private:
 /// one at a time and never re-entrantly, as in JS, and never while a lock of
 /// ours is held: a handler may block, throw, drop its socket or wait for
 /// another thread. send(), close(), readyState(), bufferedAmount(), url(),
-/// protocol() and extensions(), and copying or destroying a handle, are
-/// safe from any thread. Assign handlers and add listeners on the loop
-/// thread or before the loop runs.
+/// protocol() and extensions(), the topic functions (subscribe() and the
+/// rest), and copying or destroying a handle, are safe from any thread. Assign
+/// handlers and add listeners on the loop thread or before the loop runs.
 ///
 /// When the last handle to a client socket goes, an open socket is closed
 /// with 1001 (going away), one still connecting is abandoned, and no handler
@@ -151,6 +151,34 @@ public:
   /// string sent as either kind of frame, with no copy into a Binary (an
   /// echo: `socket.send(event.data, {event.isBinary})`), compressed or not.
   void send(std::string_view data, SendOptions options);
+
+  /// Bun: ws.subscribe(topic). A socket a ws::Server accepted joins
+  /// `topic`: what is published there (Server::publish, or another socket's
+  /// publish, here or through ServerOptions::bus) is sent to it. Joining
+  /// twice is joining once. Its subscriptions end with it: once its close
+  /// event has run it has none, and subscribe() does nothing. Throws
+  /// ws::NotSupportedError on a client socket (topics are a server's).
+  void subscribe(const std::string &topic);
+  /// Bun: ws.unsubscribe(topic). Leaving a topic not joined does nothing.
+  void unsubscribe(const std::string &topic);
+  /// Bun: ws.isSubscribed(topic).
+  bool isSubscribed(const std::string &topic) const;
+  /// Bun: ws.subscriptions: the topics joined, in sorted order.
+  std::vector<std::string> subscriptions() const;
+  /// Bun: ws.publish(topic, data): Server::publish to every subscriber but
+  /// this socket (subscribed or not). Throws ws::SyntaxError for text that
+  /// is not UTF-8, ws::NotSupportedError on a client socket; once the
+  /// server is gone it sends nothing.
+  void publish(const std::string &topic, std::string_view text);
+  void publish(const std::string &topic, const char *text) {
+    publish(topic, std::string_view(text));
+  }
+  void publish(const std::string &topic, const std::string &text) {
+    publish(topic, std::string_view(text));
+  }
+  void publish(const std::string &topic, const Binary &data);
+  void publish(const std::string &topic, std::string_view data,
+               SendOptions options);
 
   /// JS: socket.close(code, reason)
   /// Throws ws::InvalidAccessError unless code is 1000 or 3000-4999, and

@@ -4,6 +4,7 @@
 
 #include "detail/decl.hpp"
 
+#include "bus.hpp"
 #include "close_codes.hpp"
 #include "errors.hpp"
 #include "event_loop.hpp"

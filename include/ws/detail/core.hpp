@@ -18,7 +18,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 namespace ws::detail {
@@ -26,13 +30,45 @@ namespace ws::detail {
 class Core;
 
 /// Who keeps an accepted socket until its close event has run (the server's
-/// core); told when that has happened.
+/// core); told when that has happened. A socket's publish() goes through it.
 class SocketOwner {
 public:
   virtual void forget(const Core &socket) = 0;
+  virtual void publish(int opcode, const char *data, std::size_t size,
+                       bool compress, std::string topic,
+                       std::weak_ptr<Core> except) = 0;
 
 protected:
   ~SocketOwner() = default;
+};
+
+/// A server's topics: who subscribes to each. Any thread may subscribe,
+/// unsubscribe or ask, so the map and each socket's own list (Core::
+/// subscribed) are kept under one lock. A socket's subscriptions end with
+/// it (end(), once its close event has run); until then the server holds
+/// it, so every socket in the map is alive.
+class Topics {
+public:
+  /// Told when a topic gains its first subscriber or loses its last, under
+  /// the lock (so it only posts): a bus follows which topics the server has.
+  std::function<void(const std::string &topic)> changed;
+
+  void subscribe(Core &socket, const std::string &topic);
+  void unsubscribe(Core &socket, const std::string &topic);
+  bool subscribed(const Core &socket, const std::string &topic);
+  std::vector<std::string> of(const Core &socket);
+  std::size_t count(const std::string &topic);
+  /// Its subscriptions end: it leaves every topic, and joins none again.
+  void end(Core &socket);
+  /// Appends the topic's subscribers, but `except`, to `out`. On the loop
+  /// thread, where they stay alive while the caller uses them.
+  void subscribers(const std::string &topic, const Core *except,
+                   std::vector<Core *> &out);
+
+private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, std::unordered_set<Core *>> topics_;
+  void leave(Core &socket, const std::string &topic);
 };
 
 /// What only a client socket has: a server's sockets do without it.
@@ -96,6 +132,12 @@ public:
   std::uint64_t max_buffered = 0; // 0: never close for a slow reader
   PerMessageDeflate deflate;      // threshold, level and memLevel
   std::unique_ptr<ClientState> client;
+  /// A server's socket: its server's topics.
+  std::shared_ptr<Topics> topics;
+  // Under the topics' lock: what it subscribes to, and whether that has
+  // ended with it.
+  std::set<std::string> subscribed;
+  bool topics_ended = false;
 
   std::atomic<unsigned short> ready_state{0};
   /// The user's handles (ws::WebSocket objects) to this socket. When the

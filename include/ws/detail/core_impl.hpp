@@ -784,4 +784,66 @@ void Core::fire(E &event, std::function<void(const E &)> Core::*handler) {
   }
 }
 
+inline void Topics::subscribe(Core &socket, const std::string &topic) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (socket.topics_ended || !socket.subscribed.insert(topic).second)
+    return;
+  auto &members = topics_[topic];
+  members.insert(&socket);
+  if (members.size() == 1 && changed)
+    changed(topic);
+}
+
+inline void Topics::unsubscribe(Core &socket, const std::string &topic) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (socket.subscribed.erase(topic))
+    leave(socket, topic);
+}
+
+inline void Topics::leave(Core &socket, const std::string &topic) {
+  auto it = topics_.find(topic);
+  it->second.erase(&socket);
+  if (it->second.empty()) {
+    topics_.erase(it);
+    if (changed)
+      changed(topic);
+  }
+}
+
+inline bool Topics::subscribed(const Core &socket, const std::string &topic) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return socket.subscribed.count(topic) > 0;
+}
+
+inline std::vector<std::string> Topics::of(const Core &socket) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return {socket.subscribed.begin(), socket.subscribed.end()};
+}
+
+inline std::size_t Topics::count(const std::string &topic) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = topics_.find(topic);
+  return it == topics_.end() ? 0 : it->second.size();
+}
+
+inline void Topics::end(Core &socket) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  socket.topics_ended = true;
+  for (const auto &topic : socket.subscribed)
+    leave(socket, topic);
+  socket.subscribed.clear();
+}
+
+inline void Topics::subscribers(const std::string &topic, const Core *except,
+                                std::vector<Core *> &out) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end())
+    return;
+  out.reserve(out.size() + it->second.size());
+  for (Core *c : it->second)
+    if (c != except)
+      out.push_back(c);
+}
+
 } // namespace ws::detail

@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "../bus.hpp"
 #include "../close_codes.hpp"
 #include "../server.hpp"
 #include "core.hpp"
@@ -96,6 +97,10 @@ public:
   // Upgrades accepted by validate() and not yet open: they count towards
   // maxConnections. Expired handles are connections that failed.
   std::set<Hdl, std::owner_less<Hdl>> upgrading;
+  std::shared_ptr<Topics> topics = std::make_shared<Topics>();
+  std::shared_ptr<Bus> bus;         // none: topics stay here
+  std::set<std::string> bus_topics; // what the bus was asked for
+  bool bus_closed = false;
 
   void init(const ServerOptions &o) {
     quiet(endpoint, o.log);
@@ -118,6 +123,26 @@ public:
         if (auto s = self.lock())
           s->endpoint.get_con_from_hdl(h)->deflate_options = s->deflate;
       });
+    }
+    if (o.bus) {
+      if (o.bus->receive)
+        throw std::invalid_argument(
+            "ServerOptions::bus: that bus already serves another server");
+      bus = o.bus;
+      bus->receive = [self](const std::string &topic, std::string_view data,
+                            SendOptions options) {
+        if (auto s = self.lock())
+          s->deliver(options.binary ? websocketpp::frame::opcode::binary
+                                    : websocketpp::frame::opcode::text,
+                     data.data(), data.size(), options.compress,
+                     std::make_unique<std::string>(topic), {}, true);
+      };
+      topics->changed = [self](const std::string &topic) {
+        asio::post(loop().ctx, [self, topic] {
+          if (auto s = self.lock())
+            s->follow(topic);
+        });
+      };
     }
     endpoint.set_fail_handler([self](Hdl h) {
       if (auto s = self.lock())
@@ -233,6 +258,7 @@ public:
       core->deflate = *deflate;
     core->ready_state = WebSocket::OPEN;
     core->server = std::static_pointer_cast<SocketOwner>(shared_from_this());
+    core->topics = topics;
     core->attach(con);
     core->agree_deflate();
     core->start_heartbeat();
@@ -250,7 +276,13 @@ public:
       guarded([&] { owner->onconnection(socket, req); });
   }
 
-  void forget(const Core &socket) override { sockets.erase(&socket); }
+  void forget(const Core &socket) override {
+    auto it = sockets.find(&socket);
+    if (it == sockets.end())
+      return;
+    topics->end(*it->second.core_);
+    sockets.erase(it);
+  }
 
   void http(Hdl h) {
     auto con = endpoint.get_con_from_hdl(h);
@@ -287,6 +319,7 @@ public:
     // A copy: a socket may finish (and be forgotten) while we go.
     for (auto &socket : clients())
       socket.core_->request_close(CloseCode::goingAway, "");
+    close_bus();
   }
 
   /// Node: wss.clients.
@@ -308,10 +341,28 @@ public:
   /// a socket with context takeover compresses its copy itself.
   void broadcast(int opcode, const char *data, std::size_t size,
                  bool compress) {
+    deliver(opcode, data, size, compress, nullptr, {}, false);
+  }
+
+  /// Server::publish and a socket's (which leaves out `except`): to the
+  /// topic's subscribers, as broadcast() sends to all, and to the bus.
+  void publish(int opcode, const char *data, std::size_t size, bool compress,
+               std::string topic, std::weak_ptr<Core> except) override {
+    deliver(opcode, data, size, compress,
+            std::make_unique<std::string>(std::move(topic)), std::move(except),
+            false);
+  }
+
+  /// Sends to every OPEN socket, or (with a topic) to its subscribers; a
+  /// publish made here also goes to the bus, one from the bus does not.
+  void deliver(int opcode, const char *data, std::size_t size, bool compress,
+               std::unique_ptr<std::string> topic, std::weak_ptr<Core> except,
+               bool from_bus) {
     static const BufferedCounter uncounted =
         std::make_shared<std::atomic<std::uint64_t>>(0);
     const auto op = static_cast<websocketpp::frame::opcode::value>(opcode);
     auto frame = make_frame(op, data, size, false, uncounted, 0);
+    const bool wanted = compress;
     compress = compress && deflate && size >= deflate->threshold;
     // Most sockets agreed to the server's own window.
     const int bits = deflate && deflate->serverMaxWindowBits
@@ -324,10 +375,12 @@ public:
       packed = make_frame(op, c.data(), c.size(), false, uncounted, 0, true);
     }
     Core::on_loop([self = shared_from_this(), frame = std::move(frame),
-                   packed = std::move(packed), bits, op, size] {
-      const std::size_t n = self->sockets.size();
+                   packed = std::move(packed), bits, op, size,
+                   topic = std::move(topic), except = std::move(except),
+                   from_bus, wanted] {
       // (window bits or 0 for none, its frame), made as sockets need them.
       std::vector<std::pair<int, SharedFrame *>> frames;
+      std::size_t n = self->sockets.size();
       auto shared = [&](int key) -> SharedFrame & {
         for (auto &f : frames)
           if (f.first == key)
@@ -343,20 +396,70 @@ public:
         frames.emplace_back(key, new SharedFrame(m, n));
         return *frames.back().second;
       };
-      for (const auto &s : self->sockets) {
-        Core &c = *s.second.core_;
+      auto send = [&](Core &c) {
         if (c.ready_state.load() != WebSocket::OPEN)
-          continue;
+          return;
         const int mode = packed ? c.deflate_mode.load() : 0;
         if (mode && !(mode & no_context_bit))
           c.send_in_order(op, frame->get_payload());
         else
           c.queue(share_frame(shared(mode & 0xFF), size, c.counters->buffered),
                   size);
+      };
+      if (!topic) {
+        for (const auto &s : self->sockets)
+          send(*s.second.core_);
+      } else {
+        // The subscribers now: each stays alive while we send (the server
+        // holds it until its subscriptions have ended, on this thread).
+        thread_local std::vector<Core *> to;
+        to.clear();
+        const auto left_out = except.lock();
+        self->topics->subscribers(*topic, left_out.get(), to);
+        n = to.size();
+        for (Core *c : to)
+          send(*c);
+        to.clear();
+        if (self->bus && !from_bus) {
+          const std::string &raw = frame->get_payload();
+          guarded([&] {
+            self->bus->publish(
+                *topic, raw,
+                {op == websocketpp::frame::opcode::binary, wanted});
+          });
+        }
       }
       for (auto &f : frames)
         f.second->let_go();
     });
+  }
+
+  /// A topic gained its first subscriber or lost its last: the bus follows.
+  /// On the loop thread, from the latest count, so changes from several
+  /// threads settle on what is true now.
+  void follow(const std::string &topic) {
+    if (!bus || bus_closed)
+      return;
+    const bool want = topics->count(topic) > 0;
+    if (want == (bus_topics.count(topic) > 0))
+      return;
+    if (want)
+      bus_topics.insert(topic);
+    else
+      bus_topics.erase(topic);
+    guarded([&] {
+      if (want)
+        bus->subscribe(topic);
+      else
+        bus->unsubscribe(topic);
+    });
+  }
+
+  void close_bus() {
+    if (!bus || bus_closed)
+      return;
+    bus_closed = true;
+    guarded([&] { bus->close(); });
   }
 
   /// ~Server: every socket closed with 1001, and no handler of theirs runs
@@ -365,9 +468,15 @@ public:
   void shutdown() {
     close();
     owner = nullptr;
-    for (auto &s : sockets)
+    for (auto &s : sockets) {
       s.second.core_->drop_handlers();
+      topics->end(*s.second.core_);
+    }
     sockets.clear();
+    if (bus) {
+      close_bus();
+      bus->receive = nullptr;
+    }
   }
 };
 } // namespace ws::detail

@@ -128,6 +128,31 @@ WS_DECL void Server::broadcast(const Binary &data) {
                    true);
 }
 
+WS_DECL void Server::publish(const std::string &topic, std::string_view text) {
+  publish(topic, text, SendOptions{});
+}
+
+WS_DECL void Server::publish(const std::string &topic, const Binary &data) {
+  publish(topic,
+          std::string_view(reinterpret_cast<const char *>(data.data()),
+                           data.size()),
+          SendOptions{true});
+}
+
+WS_DECL void Server::publish(const std::string &topic, std::string_view data,
+                             SendOptions options) {
+  if (!options.binary && !detail::valid_utf8(data))
+    throw SyntaxError("publish(): the message is not valid UTF-8; send it as "
+                      "ws::Binary instead.");
+  core_->publish(options.binary ? websocketpp::frame::opcode::binary
+                                : websocketpp::frame::opcode::text,
+                 data.data(), data.size(), options.compress, topic, {});
+}
+
+WS_DECL std::size_t Server::subscriberCount(const std::string &topic) const {
+  return core_->topics->count(topic);
+}
+
 WS_DECL void Server::close() { core_->close(); }
 
 } // namespace ws

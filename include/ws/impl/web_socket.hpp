@@ -180,6 +180,59 @@ WS_DECL void WebSocket::send(const Binary &data) {
               reinterpret_cast<const char *>(data.data()), data.size());
 }
 
+namespace detail {
+/// The topics of a socket a server accepted; a client's have none.
+inline Topics &topics_of(const Core &core, const char *what) {
+  if (!core.topics)
+    throw NotSupportedError(std::string("Failed to execute '") + what +
+                            "' on 'WebSocket': topics belong to a server's "
+                            "sockets, and this is a client socket.");
+  return *core.topics;
+}
+} // namespace detail
+
+WS_DECL void WebSocket::subscribe(const std::string &topic) {
+  detail::topics_of(*core_, "subscribe").subscribe(*core_, topic);
+}
+
+WS_DECL void WebSocket::unsubscribe(const std::string &topic) {
+  if (core_->topics)
+    core_->topics->unsubscribe(*core_, topic);
+}
+
+WS_DECL bool WebSocket::isSubscribed(const std::string &topic) const {
+  return core_->topics && core_->topics->subscribed(*core_, topic);
+}
+
+WS_DECL std::vector<std::string> WebSocket::subscriptions() const {
+  return core_->topics ? core_->topics->of(*core_) : std::vector<std::string>();
+}
+
+WS_DECL void WebSocket::publish(const std::string &topic,
+                                std::string_view text) {
+  publish(topic, text, SendOptions{});
+}
+
+WS_DECL void WebSocket::publish(const std::string &topic, const Binary &data) {
+  publish(topic,
+          std::string_view(reinterpret_cast<const char *>(data.data()),
+                           data.size()),
+          SendOptions{true});
+}
+
+WS_DECL void WebSocket::publish(const std::string &topic, std::string_view data,
+                                SendOptions options) {
+  detail::topics_of(*core_, "publish");
+  if (!options.binary && !detail::valid_utf8(data))
+    throw SyntaxError("Failed to execute 'publish' on 'WebSocket': The "
+                      "message is not valid UTF-8; send it as ws::Binary "
+                      "instead.");
+  if (auto server = core_->server.lock())
+    server->publish(options.binary ? websocketpp::frame::opcode::binary
+                                   : websocketpp::frame::opcode::text,
+                    data.data(), data.size(), options.compress, topic, core_);
+}
+
 WS_DECL void WebSocket::close() { core_->request_close(0, {}); }
 
 WS_DECL void WebSocket::close(std::uint16_t code, std::string_view reason) {
