@@ -1,5 +1,6 @@
-// chat_server: serves the chat page at "/", 404 elsewhere, greets each socket
-// and relays every message to everyone. Each statement is preceded by its
+// chat_server: serves the chat page at "/" (and "/?room=NAME"), 404
+// elsewhere, greets each socket and relays every message to everyone in its
+// room. Each statement is preceded by its
 // twin in Node (examples/js/chat_server.js, with the `ws` package) after
 // "JS:", in the same order, so the two read side by side.
 // SPDX-License-Identifier: MIT
@@ -18,7 +19,7 @@
 #include <vector>
 
 #ifdef WS_CHAT_REDIS
-#include "redis_bus.hpp"
+#include <ws/redis.hpp>
 #endif
 
 // C++ only: finds the page beside the program (build tree) or under examples/
@@ -54,12 +55,57 @@ static std::vector<std::string> split(const std::string &list, char sep) {
   return parts;
 }
 
+// C++ only: the room a socket asked for, "" (the room of "/") if none: the
+// query's "room", percent-decoded (JS: URLSearchParams.get).
+static std::string room_of(const std::string &query) {
+  for (const std::string &pair : split(query, '&')) {
+    const std::size_t eq = std::min(pair.find('='), pair.size());
+    if (pair.compare(0, eq, "room") != 0)
+      continue;
+    std::string room;
+    for (std::size_t i = eq + 1; i < pair.size(); ++i) {
+      const std::string hex = pair.substr(i + 1, 2);
+      if (pair[i] == '%' && hex.size() == 2 &&
+          hex.find_first_not_of("0123456789abcdefABCDEF") ==
+              std::string::npos) {
+        room += static_cast<char>(std::stoi(hex, nullptr, 16));
+        i += 2;
+      } else {
+        room += pair[i] == '+' ? ' ' : pair[i];
+      }
+    }
+    return room;
+  }
+  return "";
+}
+
+#ifdef WS_CHAT_REDIS
+// C++ only: --redis redis://HOST:PORT[/PREFIX]: a bus whose state is shown
+// as the other lines are.
+static std::shared_ptr<ws::RedisBus> redis_bus(const std::string &flag) {
+  const std::size_t slash = flag.find('/', flag.find("//") + 2);
+  const std::string url = flag.substr(0, slash);
+  const std::string prefix =
+      slash == std::string::npos ? "chat" : flag.substr(slash + 1);
+  auto bus = std::make_shared<ws::RedisBus>(url, prefix + ":");
+  bus->onready = [flag] {
+    std::cout << "chat_server sharing through " << flag << std::endl;
+  };
+  bus->onerror = [flag](const std::string &why) {
+    std::cerr << "chat_server: redis " << flag << ": " << why
+              << "; serving local sockets only, reconnecting" << std::endl;
+  };
+  return bus;
+}
+#endif
+
 static const char usage[] =
     "usage: chat_server [--port N] [--host H] [--page FILE]\n"
     "                   [--cert FILE --key FILE] [--origin LIST]\n"
-    "                   [--redis redis://HOST:PORT[/CHANNEL]] [--deflate]\n"
+    "                   [--redis redis://HOST:PORT[/PREFIX]] [--deflate]\n"
     "                   [--version]\n"
-    "Serves the chat page at / and relays every chat message to everyone.\n"
+    "Serves the chat page at / and relays every chat message to everyone\n"
+    "in its room: the page at /?room=NAME chats in room NAME.\n"
     "  --port N     port to listen on, 0-65535 (default 8000)\n"
     "  --host H     address to listen on (default 0.0.0.0)\n"
     "  --page FILE  the page to serve (default: wschatclient.html, found)\n"
@@ -69,9 +115,10 @@ static const char usage[] =
     "  --origin LIST  accept sockets only from pages of these origins\n"
     "               (comma-separated, e.g. https://chat.example.com);\n"
     "               others get 403 (default: any)\n"
-    "  --redis redis://HOST:PORT[/CHANNEL]\n"
-    "               share messages with other chat_server instances through\n"
-    "               this Redis channel (default channel: chat)\n"
+    "  --redis redis://HOST:PORT[/PREFIX]\n"
+    "               share the rooms with other chat_server instances through\n"
+    "               Redis: room NAME is channel PREFIX:NAME (default prefix:\n"
+    "               chat)\n"
     "  --deflate    compress messages (permessage-deflate) for clients\n"
     "               that offer it, as every browser does\n"
     "  --version    print the version and exit\n"
@@ -152,12 +199,20 @@ int main(int argc, char **argv) {
     // JS: const deflate = flags.deflate && { serverNoContextTakeover: true };
     // (server_no_context_takeover is ws::Server's default once it is on)
     options.perMessageDeflate.enabled = deflate;
+#ifdef WS_CHAT_REDIS
+    // C++ only: --redis shares the rooms with other instances (ws::RedisBus;
+    // in Node, socket.io's Redis adapter would).
+    std::shared_ptr<ws::RedisBus> bus;
+    if (!redis.empty())
+      bus = redis_bus(redis);
+    options.bus = bus;
+#endif
     // JS: const wss = new WebSocketServer({ server, verifyClient,
     // JS: perMessageDeflate: deflate });
     ws::Server server(options);
     // JS: server.on("request", (req, res) => {
     server.onrequest = [&](const ws::Request &req, ws::Response &res) {
-      // JS: if (req.url === "/") {
+      // JS: if (req.url.split("?")[0] === "/") {
       if (req.path == "/") {
         // JS: res.setHeader("Content-Type", "text/html; charset=utf-8");
         res.setHeader("Content-Type", "text/html; charset=utf-8");
@@ -170,39 +225,22 @@ int main(int argc, char **argv) {
         res.body = "Not found";
       }
     };
-#ifdef WS_CHAT_REDIS
-    // C++ only: --redis shares the chat with other instances (see
-    // redis_bus.hpp; in Node, the `redis` package would do it).
-    std::unique_ptr<chat::RedisBus> bus;
-    if (!redis.empty())
-      bus = std::make_unique<chat::RedisBus>(redis);
-    if (bus)
-      bus->onmessage = [&](const std::string &data) { server.broadcast(data); };
-#endif
-    // JS: wss.on("connection", (socket) => {
-    server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
+    // JS: wss.on("connection", (socket, req) => {
+    server.onconnection = [&](ws::WebSocket &socket, const ws::Request &req) {
+      // JS: const room = roomOf(req.url);
+      const std::string room = room_of(req.query);
+      // JS: subscribe(socket, room);
+      socket.subscribe(room);
       // JS: socket.send("Welcome to the chat room.");
       socket.send("Welcome to the chat room.");
       // JS: socket.onmessage = (event) => {
-      socket.onmessage = [&](const ws::MessageEvent &event) {
-        // JS: for (const client of wss.clients) client.send(event.data);
-        server.broadcast(event.data);
-#ifdef WS_CHAT_REDIS
-        // C++ only: and to the other instances' sockets.
-        if (bus)
-          bus->publish(event.data);
-#endif
+      socket.onmessage = [&server, room](const ws::MessageEvent &event) {
+        // JS: publish(room, event.data);
+        server.publish(room, event.data);
       };
     };
     // JS: process.once("SIGINT", stop).once("SIGTERM", stop);
-    ws::onSignal({SIGINT, SIGTERM}, [&](int) {
-      server.close();
-#ifdef WS_CHAT_REDIS
-      // C++ only: stop waiting on Redis, so that ws::run() returns.
-      if (bus)
-        bus->close();
-#endif
-    });
+    ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
     // JS: server.listen(Number(port), host, () => {
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
     // JS: console.log("chat_server listening on " + url);

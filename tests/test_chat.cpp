@@ -62,8 +62,8 @@ TEST_CASE("two chat_clients chat through chat_server") {
   std::string page = test::http_get(port, "/");
   CHECK(page.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(page.find("text/html") != std::string::npos);
-  CHECK(page.find("new WebSocket(scheme + location.host + \"/\")") !=
-        std::string::npos);
+  CHECK(page.find("new WebSocket(scheme + location.host + \"/\" + "
+                  "location.search)") != std::string::npos);
   CHECK(test::http_get(port, "/nope").rfind("HTTP/1.1 404", 0) == 0);
 
   // SIGTERM: every socket closed cleanly with 1001, both exit 0.

@@ -1,9 +1,10 @@
-// chat_server --redis: three instances share one chat through a real
-// redis-server, keep chatting locally while it is down, and share again once
-// it is back.
+// chat_server --redis (ws::RedisBus): three instances share their rooms
+// through a real redis-server, keep chatting locally while it is down, and
+// share again once it is back.
 // SPDX-License-Identifier: MIT
 #include "support.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 
@@ -23,11 +24,11 @@ std::unique_ptr<Process> start_redis(const std::string &port) {
 
 /// A chat client on our loop that keeps every line after the greeting.
 struct Chatter {
-  std::string name;
+  std::string name, room;
   std::unique_ptr<ws::WebSocket> socket;
   std::vector<std::string> lines;
-  Chatter(const std::string &n, const std::string &url)
-      : name(n), socket(std::make_unique<ws::WebSocket>(url)) {
+  Chatter(const std::string &n, const std::string &r, const std::string &url)
+      : name(n), room(r), socket(std::make_unique<ws::WebSocket>(url)) {
     socket->onmessage = [this](const ws::MessageEvent &e) {
       if (e.data != "Welcome to the chat room.")
         lines.push_back(e.data);
@@ -39,9 +40,36 @@ struct Chatter {
   }
 };
 
+/// How many connections subscribe to each channel, as Redis says (PUBSUB
+/// NUMSUB, an inline command on a socket of our own).
+std::vector<long> numsub(const std::string &port,
+                         const std::vector<std::string> &channels) {
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect({asio::ip::make_address("127.0.0.1"),
+             static_cast<std::uint16_t>(std::stoi(port))});
+  std::string command = "PUBSUB NUMSUB";
+  for (const auto &c : channels)
+    command += " " + c;
+  command += "\r\n";
+  asio::write(s, asio::buffer(command));
+  std::string reply;
+  std::vector<long> counts;
+  while (counts.size() < channels.size()) {
+    char buf[512];
+    reply.append(buf, s.read_some(asio::buffer(buf)));
+    counts.clear();
+    for (std::size_t at = reply.find("\r\n:"); at != std::string::npos;
+         at = reply.find("\r\n:", at + 1))
+      if (reply.find("\r\n", at + 3) != std::string::npos)
+        counts.push_back(std::stol(reply.substr(at + 3)));
+  }
+  return counts;
+}
+
 } // namespace
 
-TEST_CASE("three chat_servers share one chat through Redis") {
+TEST_CASE("three chat_servers share their rooms through Redis") {
   const std::string redis_port = free_port();
   auto redis = start_redis(redis_port);
   const std::string bus = "redis://127.0.0.1:" + redis_port + "/test-chat";
@@ -58,71 +86,125 @@ TEST_CASE("three chat_servers share one chat through Redis") {
     CHECK(servers.back()->read_line() == "chat_server sharing through " + bus);
   }
 
-  // Two clients on each instance.
+  // Rooms spread over the instances: "a" on all three, "café" on two, "c"
+  // on one (twice), and the room of "/" on one.
+  const std::vector<std::pair<int, std::string>> seats = {
+      {0, "a"}, {1, "a"}, {2, "a"}, {0, "café"}, {1, "café"},
+      {2, "c"}, {2, "c"}, {0, ""},  {1, "a"},
+  };
   std::vector<std::unique_ptr<Chatter>> clients;
-  for (int i = 0; i < 6; ++i)
-    clients.push_back(
-        std::make_unique<Chatter>("c" + std::to_string(i), urls[i / 2]));
+  for (std::size_t i = 0; i < seats.size(); ++i) {
+    const std::string &room = seats[i].second;
+    const std::string query =
+        room.empty() ? "" : "?room=" + (room == "café" ? "caf%C3%A9" : room);
+    clients.push_back(std::make_unique<Chatter>("c" + std::to_string(i), room,
+                                                urls[seats[i].first] + query));
+  }
   wait_until([&] {
     for (auto &c : clients)
       if (c->socket->readyState() != ws::WebSocket::OPEN)
         return false;
     return true;
   });
+  // Each instance subscribes on Redis to the rooms it has members of, once:
+  // what a client says before that would not reach the others.
+  const std::vector<std::string> channels = {"test-chat:a", "test-chat:café",
+                                             "test-chat:c",
+                                             "test-chat:", "test-chat:nobody"};
+  auto subscribed = [&](const std::vector<long> &want) {
+    wait_until([&] { return numsub(redis_port, channels) == want; });
+  };
+  subscribed({3, 2, 1, 1, 0});
+  auto members = [&](const std::string &room) {
+    std::vector<Chatter *> in;
+    for (auto &c : clients)
+      if (c->room == room)
+        in.push_back(c.get());
+    return in;
+  };
 
-  SECTION("every client sees every line once, each sender's in order") {
+  SECTION("every line reaches its room, on every instance, once and in "
+          "each sender's order") {
     const int per_client = 20;
     for (int k = 0; k < per_client; ++k)
       for (auto &c : clients)
         c->socket->send(c->name + ": " + std::to_string(k));
-    const std::size_t total = clients.size() * per_client;
     wait_until([&] {
       for (auto &c : clients)
-        if (c->lines.size() < total)
+        if (c->lines.size() < members(c->room).size() * per_client)
           return false;
       return true;
     });
+    // A last line per room, so that anything stray would be in by now.
+    for (auto &c : clients)
+      c->socket->send(c->name + ": done");
+    wait_until([&] {
+      for (auto &c : clients)
+        for (Chatter *m : members(c->room))
+          if (c->count(m->name + ": done") != 1)
+            return false;
+      return true;
+    });
     for (auto &c : clients) {
-      INFO(c->name);
-      CHECK(c->lines.size() == total);
+      INFO(c->name << " in room '" << c->room << "'");
+      CHECK(c->lines.size() == members(c->room).size() * (per_client + 1));
       std::map<std::string, int> next; // per sender: the k expected next
       for (const auto &line : c->lines) {
         const std::string sender = line.substr(0, line.find(':'));
-        CHECK(std::stoi(line.substr(line.find(' ') + 1)) == next[sender]++);
+        const std::string said = line.substr(line.find(' ') + 1);
+        const bool ok =
+            std::any_of(clients.begin(), clients.end(), [&](auto &o) {
+              return o->name == sender && o->room == c->room;
+            });
+        CHECK(ok); // from its room only
+        if (said != "done")
+          CHECK(std::stoi(said) == next[sender]++);
       }
-      for (auto &other : clients)
-        CHECK(next[other->name] == per_client);
+      for (Chatter *m : members(c->room))
+        CHECK(next[m->name] == per_client);
     }
+
+    // A room's last member on an instance leaves: its subscription goes.
+    clients[5]->socket->close();
+    subscribed({3, 2, 1, 1, 0});
+    clients[6]->socket->close();
+    subscribed({3, 2, 0, 1, 0});
+    wait_until([&] {
+      return clients[6]->socket->readyState() == ws::WebSocket::CLOSED;
+    });
   }
 
-  SECTION("without Redis chat stays local; once back, sharing resumes") {
+  SECTION("without Redis rooms stay local; once back, sharing resumes") {
     redis->signal(SIGTERM);
     CHECK(redis->wait() == 0);
-    // Both clients of instance 0 still chat with each other.
-    clients[0]->socket->send("c0: while redis is down");
+    // Room a's two members on instance 1 still reach each other.
+    clients[1]->socket->send("c1: while redis is down");
     wait_until([&] {
-      return clients[0]->count("c0: while redis is down") == 1 &&
-             clients[1]->count("c0: while redis is down") == 1;
+      return clients[1]->count("c1: while redis is down") == 1 &&
+             clients[8]->count("c1: while redis is down") == 1;
     });
 
     redis = start_redis(redis_port);
     for (auto &s : servers) // each reconnects (back-off: at most 5 s)
       CHECK(s->read_line(std::chrono::seconds(15)) ==
             "chat_server sharing through " + bus);
+    subscribed({3, 2, 1, 1, 0});
     for (auto &c : clients)
       c->socket->send(c->name + ": after the outage");
     wait_until([&] {
       for (auto &c : clients)
-        for (auto &other : clients)
-          if (c->count(other->name + ": after the outage") != 1)
+        for (Chatter *m : members(c->room))
+          if (c->count(m->name + ": after the outage") != 1)
             return false;
       return true;
     });
-    // What was said during the outage stayed where it was said.
-    for (int i = 2; i < 6; ++i)
-      CHECK(clients[i]->count("c0: while redis is down") == 0);
-    for (auto &c : clients)
-      CHECK(c->lines.size() == (c->name == "c0" || c->name == "c1" ? 7u : 6u));
+    // What was said during the outage stayed on its instance.
+    for (int i : {0, 2})
+      CHECK(clients[std::size_t(i)]->count("c1: while redis is down") == 0);
+    for (auto &c : clients) {
+      const bool heard_c1 = c->name == "c1" || c->name == "c8";
+      CHECK(c->lines.size() == members(c->room).size() + (heard_c1 ? 1 : 0));
+    }
   }
 
   // SIGTERM: each instance closes its sockets with 1001 and exits 0.

@@ -1,5 +1,6 @@
-// chat_server.js: serves the chat page at "/", 404 elsewhere, greets each
-// socket and relays every message to everyone. The twin of chat_server.cpp:
+// chat_server.js: serves the chat page at "/" (and "/?room=NAME"), 404
+// elsewhere, greets each socket and relays every message to everyone in its
+// room. The twin of chat_server.cpp:
 // the same flags, output, statement order, names and strings; each statement
 // there follows this file's line after "JS:". Needs the `ws` package
 // (npm install, in this folder).
@@ -21,10 +22,32 @@ function readPage(page) {
   }
 }
 
+// JS only: the room a socket asked for, "" (the room of "/") if none.
+function roomOf(url) {
+  return new URLSearchParams(url.split("?")[1]).get("room") ?? "";
+}
+
+// JS only: what ws::WebSocket::subscribe and ws::Server::publish do. Node's
+// ws has no topics (Bun's and ws::Server's), so each room's sockets are kept
+// by hand, and a socket leaves its room when it closes.
+const rooms = new Map(); // room -> its sockets
+function subscribe(socket, room) {
+  if (!rooms.has(room)) rooms.set(room, new Set());
+  rooms.get(room).add(socket);
+  socket.on("close", () => {
+    rooms.get(room).delete(socket);
+    if (rooms.get(room).size === 0) rooms.delete(room);
+  });
+}
+function publish(room, data) {
+  for (const client of rooms.get(room) ?? []) client.send(data);
+}
+
 const usage =
   "usage: chat_server [--port N] [--host H] [--page FILE]\n" +
   "                   [--cert FILE --key FILE] [--origin LIST] [--deflate]\n" +
-  "Serves the chat page at / and relays every chat message to everyone.\n" +
+  "Serves the chat page at / and relays every chat message to everyone\n" +
+  "in its room: the page at /?room=NAME chats in room NAME.\n" +
   "  --port N     port to listen on, 0-65535 (default 8000)\n" +
   "  --host H     address to listen on (default 0.0.0.0)\n" +
   "  --page FILE  the page to serve (default: wschatclient.html, found)\n" +
@@ -84,7 +107,7 @@ function main(argv) {
     const wss = new WebSocketServer({ server, verifyClient,
       perMessageDeflate: deflate });
     server.on("request", (req, res) => {
-      if (req.url === "/") {
+      if (req.url.split("?")[0] === "/") {
         res.setHeader("Content-Type", "text/html; charset=utf-8");
         res.end(page);
       } else {
@@ -92,10 +115,12 @@ function main(argv) {
         res.end("Not found");
       }
     });
-    wss.on("connection", (socket) => {
+    wss.on("connection", (socket, req) => {
+      const room = roomOf(req.url);
+      subscribe(socket, room);
       socket.send("Welcome to the chat room.");
       socket.onmessage = (event) => {
-        for (const client of wss.clients) client.send(event.data);
+        publish(room, event.data);
       };
     });
     // JS only: what ws::Server::close() does: every socket closes with 1001.

@@ -72,7 +72,7 @@ void onSignal(std::initializer_list<int> signals,
 void setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h);
 
 /// The Asio io_context behind the loop, for libraries that bring their own
-/// sockets or timers (examples/redis_bus.hpp plugs hiredis in through it).
+/// sockets or timers (<ws/redis.hpp> plugs hiredis in through it).
 /// Work added to it keeps ws::run() running, as sockets do.
 asio::io_context &ioContext();
 
