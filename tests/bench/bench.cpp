@@ -20,6 +20,11 @@
 //   idle       10,000 open connections: the server's memory per connection
 //   scaling    broadcast to 100 ... 10,000 clients, idle 1,000 ... 20,000
 //   tls        ours over ws:// and wss://: echo, large, idle
+//   topics     publish to 1,000 and 10,000 subscribers of one topic, and to
+//              100 topics of 100 (one sender each), against broadcast to
+//              the same number of sockets (topic_server, built beside this
+//              program, with and without --broadcast) and against Node's ws
+//              keeping rooms by hand (examples/js/chat_server.js)
 //   deflate    permessage-deflate on in every server (baseline_server
 //              --deflate: websocketpp's own extension; Node with its
 //              defaults): echo and broadcast of chat-like text, bytes on the
@@ -227,6 +232,7 @@ struct Load {
   bool round_trips = false;    // time each echo (sends in order)
   bool stamped = false;        // payloads "t<us>...": time each delivery
   bool deflate = false;        // offer permessage-deflate
+  int rooms = 0;               // connection i asks for /?room=(i % rooms)
   std::uint64_t received = 0;  // whole messages
   std::uint64_t wire = 0;      // their bytes, headers included
   std::vector<double> samples; // latencies, us
@@ -306,7 +312,10 @@ private:
     }
   }
   void upgrade() {
-    out_ = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+    const std::string target =
+        load_.rooms ? "/?room=" + std::to_string(index_ % load_.rooms) : "/";
+    out_ = "GET " + target +
+           " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
            std::string(load_.deflate ? "Sec-WebSocket-Extensions: "
@@ -485,6 +494,7 @@ struct Shape {
   bool timed = false; // latency: round trips (echo) or stamps at 50/s (chat)
   bool idle = false;
   bool deflate = false; // offer permessage-deflate; send chat-like text
+  int rooms = 0;        // in rooms (topics), with a sender in each
 };
 
 /// One run of one scenario against one server.
@@ -492,6 +502,7 @@ template <class Stream>
 Figures run_once(Server &server, const Shape &s, double seconds) {
   Load load;
   load.deflate = s.deflate;
+  load.rooms = s.rooms;
   if (s.idle) {
     const long before = server.rss_kib();
     load.counting = false;
@@ -510,7 +521,7 @@ Figures run_once(Server &server, const Shape &s, double seconds) {
   load.read_size = s.size > 16384 ? 65536 : 16384;
   load.in_flight = s.in_flight;
   if (s.chat)
-    load.senders = 1;
+    load.senders = std::max(1, s.rooms);
   std::string payload(s.size, 'x');
   load.frame = client_frame(s.binary, payload);
   for (unsigned k = 0; s.deflate && k < 256; ++k)
@@ -579,6 +590,8 @@ struct Options {
   int idle = 10000;
   int clients = 1000;
   std::vector<int> broadcast_series{100, 1000, 5000, 10000};
+  std::vector<int> subscribers{1000, 10000}; // of one topic
+  int topics = 100, per_topic = 100;
   std::vector<int> idle_series{1000, 5000, 10000, 20000};
   bool scaling = true, tls = true, shapes = true;
   std::string cert, key;
@@ -728,6 +741,9 @@ int main(int argc, char **argv) {
     if (f == "--quick") { // the test suite's smoke run
       o.broadcast_series = {10, 20};
       o.idle_series = {10, 20};
+      o.subscribers = {10, 20};
+      o.topics = 4;
+      o.per_topic = 5;
       o.shapes = false;
     } else if (f == "--no-scaling") {
       o.scaling = false;
@@ -815,7 +831,7 @@ int main(int argc, char **argv) {
     return all;
   };
   // --only NAME runs one scenario (for profiling): echo, latency, large,
-  // broadcast, timed or idle.
+  // topics, broadcast, timed or idle.
   auto want = [&](const char *name) {
     return !flag.count("only") || flag["only"] == name;
   };
@@ -964,6 +980,48 @@ int main(int argc, char **argv) {
              "<text x='645' y='275' text-anchor='middle'>open "
              "connections</text>\n</svg>\n";
     }
+  }
+
+  if (flag.count("topics") && (!flag.count("only") || want("topics"))) {
+    // Topics: the same program publishing and broadcasting, and Node's ws
+    // with rooms kept by hand. A publish should cost what a broadcast to as
+    // many sockets does.
+    std::vector<Kind> rooms = {
+        {"ws broadcast", {}, with({flag["topics"]}, {"--broadcast"}), {}},
+        {"ws publish", {}, with({flag["topics"]}), {}}};
+    if (kinds.back().name == "Node ws")
+      rooms.push_back(
+          {"Node ws by hand", {}, kinds.back().chat, kinds.back().env});
+    Options few = o;
+    few.runs = std::min(o.runs, 3);
+    out << "\nTopics (medians of " << few.runs
+        << " runs; 64 B text, 16 in flight per sender): ws::Server::publish "
+           "against ws::Server::broadcast to as many sockets, and Node's ws "
+           "keeping rooms by hand:\n\n"
+        << header(rooms, "scenario");
+    auto rows = [&](const std::string &label,
+                    const std::vector<std::vector<Figures>> &all) {
+      out << row(label + ": deliveries/s", all, &Figures::rate, 0)
+          << row(label + ": CPU per delivery (us)", all, &Figures::cpu_us, 3);
+      std::cerr << "bench: " << label << " done\n";
+    };
+    for (int n : o.subscribers) {
+      Shape one{n + 1, 16, false, 64, true};
+      one.rooms = 1;
+      rows("one topic, " + std::to_string(n) + " subscribers",
+           measure(rooms, one, few, pin));
+    }
+    // Many topics: one sender in each; the broadcast reference sends each
+    // message to as many sockets as a topic has.
+    Shape many{o.topics * o.per_topic, 16, false, 64, true};
+    many.rooms = o.topics;
+    Shape reference{o.per_topic, 16, false, 64, true};
+    reference.rooms = 1;
+    auto all = measure(rooms, many, few, pin);
+    all[0] = measure({rooms[0]}, reference, few, pin)[0];
+    rows(std::to_string(o.topics) + " topics x " + std::to_string(o.per_topic) +
+             " (broadcast: to " + std::to_string(o.per_topic) + ")",
+         all);
   }
 
   if (!flag.count("only") || want("deflate")) {
