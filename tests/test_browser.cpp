@@ -28,7 +28,8 @@ TEST_CASE("two Chromium tabs and a chat_client chat through chat_server") {
   const std::string port = test::port_in(line);
   test::Process browser({"/usr/bin/env", "node", browser_js(), "chat", port});
   CHECK(browser.read_line(std::chrono::seconds(60)) ==
-        "ok every participant saw the greeting and every line, in order");
+        "ok every participant saw the greeting and every line of its room, in "
+        "order");
   CHECK(browser.wait(std::chrono::seconds(30)) == 0);
   server.signal(SIGTERM);
   CHECK(server.wait() == 0);
@@ -217,7 +218,8 @@ TEST_CASE("Chromium loads the chat page over https and chats over wss") {
   test::Process browser({"/usr/bin/env", "CHAT_CA=" + ca.ca, "node",
                          browser_js(), "chat", port, "https"});
   CHECK(browser.read_line(std::chrono::seconds(60)) ==
-        "ok every participant saw the greeting and every line, in order");
+        "ok every participant saw the greeting and every line of its room, in "
+        "order");
   CHECK(browser.wait(std::chrono::seconds(30)) == 0);
   server.signal(SIGTERM);
   CHECK(server.wait() == 0);

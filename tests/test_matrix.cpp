@@ -152,8 +152,10 @@ TEST_CASE("Chromium's page chats through both servers") {
     test::Process browser({"/usr/bin/env", "node",
                            test::env("INTEROP_DIR") + "/browser.js", "chat",
                            port});
-    CHECK(browser.read_line(std::chrono::seconds(60)) ==
-          "ok every participant saw the greeting and every line, in order");
+    CHECK(
+        browser.read_line(std::chrono::seconds(60)) ==
+        "ok every participant saw the greeting and every line of its room, in "
+        "order");
     CHECK(browser.wait(std::chrono::seconds(30)) == 0);
     server->signal(SIGTERM);
     CHECK(server->wait() == 0);

@@ -1011,17 +1011,28 @@ int main(int argc, char **argv) {
       rows("one topic, " + std::to_string(n) + " subscribers",
            measure(rooms, one, few, pin));
     }
-    // Many topics: one sender in each; the broadcast reference sends each
-    // message to as many sockets as a topic has.
-    Shape many{o.topics * o.per_topic, 16, false, 64, true};
+    // Many topics, one sender in each. (A broadcast with a sender per topic
+    // would send each message to every socket, and each sender would get a
+    // hundred times its own.) Two references: one message broadcast to the
+    // same sockets (as many deliveries as one publish to each topic), and a
+    // server holding one topic's worth of sockets, broadcasting to them (as
+    // many deliveries per message, with far fewer sockets to go round).
+    const int all_sockets = o.topics * o.per_topic;
+    Shape many{all_sockets, 16, false, 64, true};
     many.rooms = o.topics;
-    Shape reference{o.per_topic, 16, false, 64, true};
-    reference.rooms = 1;
-    auto all = measure(rooms, many, few, pin);
-    all[0] = measure({rooms[0]}, reference, few, pin)[0];
-    rows(std::to_string(o.topics) + " topics x " + std::to_string(o.per_topic) +
-             " (broadcast: to " + std::to_string(o.per_topic) + ")",
-         all);
+    auto published = measure({rooms.begin() + 1, rooms.end()}, many, few, pin);
+    const std::string label =
+        std::to_string(o.topics) + " topics x " + std::to_string(o.per_topic);
+    for (int sockets : {all_sockets, o.per_topic}) {
+      Shape reference{sockets, 16, false, 64, true};
+      reference.rooms = 1;
+      auto all = published;
+      all.insert(all.begin(), measure({rooms[0]}, reference, few, pin)[0]);
+      rows(label + " (broadcast: to " + std::to_string(sockets) +
+               (sockets == all_sockets ? ", the same sockets)"
+                                       : ", a server of that many)"),
+           all);
+    }
   }
 
   if (!flag.count("only") || want("deflate")) {

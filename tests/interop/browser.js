@@ -2,7 +2,9 @@
 // Node's ws as the DevTools client.
 //   node browser.js chat PORT [https]
 //                               two tabs and one chat_client ($CHAT_CLIENT)
-//                               chat through chat_server on PORT; with https
+//                               chat in the room of /, a third tab in
+//                               /?room=cats (each hears only its room),
+//                               through chat_server on PORT; with https
 //                               the page comes over https and chats over
 //                               wss ($CHAT_CA: the CA chat_client trusts)
 //   node browser.js eval URL EXPRESSION
@@ -135,6 +137,8 @@ async function chat(port, scheme = "http") {
   const devtools = await launch(secure);
   const ann = await devtools.open(url, "ann");
   const bea = await devtools.open(url, "bea");
+  // Another room: the page at /?room=cats passes its query to its socket.
+  const cat = await devtools.open(url + "?room=cats", "cat");
   const client = spawn(process.env.CHAT_CLIENT,
     [`${secure ? "wss" : "ws"}://127.0.0.1:${port}/`, "--nick", "cli",
       ...(secure ? ["--ca", process.env.CHAT_CA] : [])]);
@@ -148,6 +152,8 @@ async function chat(port, scheme = "http") {
   const all = async (line) =>
     (await everyone()).every((lines) => lines.includes(line));
   await until(() => all("Welcome to the chat room."), "the greeting");
+  await until(async () => (await shown(devtools, cat)).length === 1,
+    "the greeting in the other room");
   await devtools.type(ann, "hello from ann");
   await until(() => all("ann: hello from ann"), "ann's line");
   await devtools.type(bea, "hi from bea");
@@ -159,6 +165,9 @@ async function chat(port, scheme = "http") {
     "<img src=x onerror=\"alert(2)\">"];
   for (const line of hostile) client.stdin.write(line + "\n");
   await until(() => all("cli: " + hostile[1]), "the markup as text");
+  await devtools.type(cat, "meow");
+  await until(async () => (await shown(devtools, cat)).length === 2,
+    "cat's line in its room");
 
   const expected = ["Welcome to the chat room.", "ann: hello from ann",
     "bea: hi from bea", "cli: hey from cli",
@@ -166,13 +175,18 @@ async function chat(port, scheme = "http") {
   for (const lines of await everyone())
     if (JSON.stringify(lines) !== JSON.stringify(expected))
       throw new Error(`saw ${JSON.stringify(lines)}`);
+  // Each room heard only itself.
+  const cats = await shown(devtools, cat);
+  if (JSON.stringify(cats) !==
+      JSON.stringify(["Welcome to the chat room.", "cat: meow"]))
+    throw new Error(`the other room saw ${JSON.stringify(cats)}`);
   for (const tab of [ann, bea])
     if (await devtools.evaluate(tab,
       "document.querySelectorAll('img, script').length !== 1"))
       throw new Error("a chat line became an element");
   if (devtools.alerts.length)
     throw new Error(`a chat line ran: alert(${devtools.alerts})`);
-  console.log("ok every participant saw the greeting and every line, in order");
+  console.log("ok every participant saw the greeting and every line of its room, in order");
   client.stdin.end();
   await new Promise((resolve) => client.on("exit", resolve));
 }
