@@ -123,6 +123,19 @@ TEST_CASE("three chat_servers share their rooms through Redis") {
     return in;
   };
 
+  // Every client says `what`; each hears it from every member of its room.
+  auto everyone_says = [&](const std::string &what) {
+    for (auto &c : clients)
+      c->socket->send(c->name + ": " + what);
+    wait_until([&] {
+      for (auto &c : clients)
+        for (Chatter *m : members(c->room))
+          if (c->count(m->name + ": " + what) != 1)
+            return false;
+      return true;
+    });
+  };
+
   SECTION("every line reaches its room, on every instance, once and in "
           "each sender's order") {
     const int per_client = 20;
@@ -136,15 +149,7 @@ TEST_CASE("three chat_servers share their rooms through Redis") {
       return true;
     });
     // A last line per room, so that anything stray would be in by now.
-    for (auto &c : clients)
-      c->socket->send(c->name + ": done");
-    wait_until([&] {
-      for (auto &c : clients)
-        for (Chatter *m : members(c->room))
-          if (c->count(m->name + ": done") != 1)
-            return false;
-      return true;
-    });
+    everyone_says("done");
     for (auto &c : clients) {
       INFO(c->name << " in room '" << c->room << "'");
       CHECK(c->lines.size() == members(c->room).size() * (per_client + 1));
@@ -189,15 +194,7 @@ TEST_CASE("three chat_servers share their rooms through Redis") {
       CHECK(s->read_line(std::chrono::seconds(15)) ==
             "chat_server sharing through " + bus);
     subscribed({3, 2, 1, 1, 0});
-    for (auto &c : clients)
-      c->socket->send(c->name + ": after the outage");
-    wait_until([&] {
-      for (auto &c : clients)
-        for (Chatter *m : members(c->room))
-          if (c->count(m->name + ": after the outage") != 1)
-            return false;
-      return true;
-    });
+    everyone_says("after the outage");
     // What was said during the outage stayed on its instance.
     for (int i : {0, 2})
       CHECK(clients[std::size_t(i)]->count("c1: while redis is down") == 0);
