@@ -420,7 +420,7 @@ public:
         for (Core *c : to)
           send(*c);
         to.clear();
-        if (self->bus && !from_bus) {
+        if (self->bus && !self->bus_closed && !from_bus) {
           const std::string &raw = frame->get_payload();
           guarded([&] {
             self->bus->publish(
