@@ -38,6 +38,10 @@ TEST_CASE("two chat_clients chat through chat_server") {
   CHECK(cy.wait() == 0);
   test::Process bob({test::env("CHAT_CLIENT"), url, "--nick", "bob"});
   CHECK(bob.read_line() == "Welcome to the chat room.");
+  // Another room: dee hears only it.
+  test::Process dee(
+      {test::env("CHAT_CLIENT"), url + "?room=cats", "--nick", "dee"});
+  CHECK(dee.read_line() == "Welcome to the chat room.");
 
   ann.write_line("hello, bob");
   CHECK(ann.read_line() == "ann: hello, bob");
@@ -57,14 +61,22 @@ TEST_CASE("two chat_clients chat through chat_server") {
   CHECK(ann.wait() == 0);
   bob.write_line("still here");
   CHECK(bob.read_line() == "bob: still here");
+  dee.write_line("meow");
+  CHECK(dee.read_line() == "dee: meow"); // the first line dee hears
+  bob.write_line("bye");
+  CHECK(bob.read_line() == "bob: bye"); // and not dee's
+  dee.close_stdin();
+  CHECK(dee.wait() == 0);
 
-  // The page at /, 404 elsewhere.
+  // The page at / (and /?room=NAME), 404 elsewhere.
   std::string page = test::http_get(port, "/");
   CHECK(page.rfind("HTTP/1.1 200", 0) == 0);
   CHECK(page.find("text/html") != std::string::npos);
   CHECK(page.find("new WebSocket(scheme + location.host + \"/\" + "
                   "location.search)") != std::string::npos);
+  CHECK(test::http_get(port, "/?room=cats").rfind("HTTP/1.1 200", 0) == 0);
   CHECK(test::http_get(port, "/nope").rfind("HTTP/1.1 404", 0) == 0);
+  CHECK(test::http_get(port, "/nope?room=cats").rfind("HTTP/1.1 404", 0) == 0);
 
   // SIGTERM: every socket closed cleanly with 1001, both exit 0.
   server.signal(SIGTERM);
