@@ -78,8 +78,8 @@ inline Request make_request(const ConnectionPtr &con) {
 /// The engine behind a ws::Server: websocketpp's server endpoint, the checks
 /// on each upgrade, and a handle to each socket it accepted, kept until that
 /// socket's close event has run. Loop thread only.
-class ServerCore : public SocketOwner,
-                   public std::enable_shared_from_this<ServerCore> {
+class ServerCore final : public SocketOwner,
+                         public std::enable_shared_from_this<ServerCore> {
 public:
   ServerEndpoint endpoint;
   Server *owner = nullptr; // cleared by ~Server: no handler runs after it
