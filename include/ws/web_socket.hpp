@@ -196,8 +196,8 @@ public:
   const std::string &url() const;
   /// JS: socket.protocol: the subprotocol the server chose, or "".
   const std::string &protocol() const;
-  /// JS: socket.extensions: the extensions the server chose ("": none are
-  /// offered by this library).
+  /// JS: socket.extensions: the extensions agreed, e.g. "permessage-deflate;
+  /// server_no_context_takeover", or "" (see PerMessageDeflate).
   const std::string &extensions() const;
   /// JS: socket.binaryType. Always "arraybuffer": binary data arrives as
   /// bytes in MessageEvent::data (see MessageEvent::binary()).
