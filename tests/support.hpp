@@ -5,7 +5,7 @@
 
 #include <ws/websocket.hpp>
 
-#include <catch2/catch.hpp>
+#include "catch.hpp"
 
 #include <array>
 #include <atomic>

@@ -1,0 +1,31 @@
+// The one include of Catch2 for the tests: Debian 12 ships Catch2 2 (one
+// header, catch.hpp) and Debian 13 Catch2 3 (a library and a header per
+// part), and every test case builds against both through this file.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#if __has_include(<catch2/catch_test_macros.hpp>)
+// Catch2 3.
+#include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
+#include <catch2/matchers/catch_matchers_string.hpp>
+#else
+// Catch2 2.
+#include <catch2/catch.hpp>
+#endif
+
+#include <string>
+
+namespace test {
+
+/// A matcher for CHECK_THROWS_WITH: the message holds `part`. (Catch2 3
+/// renamed Catch::Contains to Catch::Matchers::ContainsSubstring.)
+inline auto contains(const std::string &part) {
+#if __has_include(<catch2/catch_test_macros.hpp>)
+  return Catch::Matchers::ContainsSubstring(part);
+#else
+  return Catch::Contains(part);
+#endif
+}
+
+} // namespace test
