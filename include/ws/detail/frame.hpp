@@ -145,7 +145,8 @@ public:
     if (!arena_) {
       block_ = (size + alignof(std::max_align_t) - 1) &
                ~(alignof(std::max_align_t) - 1);
-      arena_ = static_cast<char *>(::operator new(block_ *capacity_));
+      const std::size_t bytes = block_ * capacity_;
+      arena_ = static_cast<char *>(::operator new(bytes));
     }
     if (size <= block_ && used_ < capacity_)
       return arena_ + block_ * used_++;
