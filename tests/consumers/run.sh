@@ -21,6 +21,10 @@ export HOME=$work/home
 mkdir -p "$HOME/ws"
 (cd "$src" && git ls-files -co --exclude-standard | tar -cf - -T -) |
   tar -C "$HOME/ws" -xf -
+# A git repository, so that FetchContent can clone it by a file:// URL.
+git -C "$HOME/ws" init -q -b main
+git -C "$HOME/ws" add -A
+git -C "$HOME/ws" -c user.name=ws -c user.email=ws@localhost commit -q -m ws
 
 # Splits the section into parts/N/{title,meson.build,CMakeLists.txt,N.sh}.
 awk -v out="$work/parts" '
@@ -67,20 +71,89 @@ for n in $parts; do
   fi
 done
 
-# A wrong standard: our message is the first error.
+# The standards, header-only: for g++ and clang++, in C++17, C++20 and
+# C++23, a program compiles with ws (at -Wall -Wextra -Wpedantic -Werror:
+# our headers say nothing) exactly where websocketpp alone compiles, and
+# elsewhere its first error is ours. Both with the flags meson's check wrote
+# into pkg-config's ws (part 2) and on a plain compiler line, which falls
+# back on what is known of websocketpp 0.8.2. What websocketpp compiles in
+# is itself checked against what the release is known to ship: on Debian 12
+# g++ 12 cannot build it as C++20; on Debian 13 g++ 14 can, and clang can on
+# both.
 cd "$work"
 printf '#include <ws/websocket.hpp>\nint main() {}\n' >std.cpp
-first_error() { "$@" -fsyntax-only -I "$src/include" std.cpp 2>&1 |
-  grep -m1 'error' || true; }
-e=$(first_error g++ -std=c++14)
+cat >raw.cpp <<'CPP'
+#include <websocketpp/client.hpp>
+#include <websocketpp/config/asio_no_tls.hpp>
+#include <websocketpp/config/asio_no_tls_client.hpp>
+#include <websocketpp/server.hpp>
+int main() {
+  websocketpp::server<websocketpp::config::asio> server;
+  websocketpp::client<websocketpp::config::asio_client> client;
+}
+CPP
+first_error() { "$@" -fsyntax-only std.cpp 2>&1 | grep -m1 'error' || true; }
+e=$(first_error g++ -std=c++14 -I "$src/include")
 grep -q 'ws needs C++17' <<<"$e" || fail "C++14: first error was: $e"
-e=$(first_error g++ -std=c++20)
-grep -q 'does not compile as C++20 with g++' <<<"$e" ||
-  fail "g++ C++20: first error was: $e"
+release=$(cut -d. -f1 /etc/debian_version 2>/dev/null || true)
+pc_flags=$(PKG_CONFIG_PATH=$HOME/.local/lib/pkgconfig pkg-config --cflags ws)
+# standards CXX: each standard with one compiler; the two compilers run at
+# once. Prints "CXX C++N: header-only yes|no", or FAIL and exits 1.
+standards() {
+  local cxx=$1 std flag can known how flags out ok e
+  for std in 17 20 23; do
+    flag=-std=c++$std
+    "$cxx" $flag -fsyntax-only -x c++ /dev/null 2>/dev/null || flag=-std=c++2b
+    if "$cxx" $flag -DASIO_STANDALONE -fsyntax-only raw.cpp 2>/dev/null; then
+      can=yes
+    else
+      can=no
+    fi
+    known=yes
+    [ "$cxx" = g++ ] && [ "$release" = 12 ] && [ "$std" != 17 ] && known=no
+    [ "$can" = "$known" ] || [ -z "$release" ] ||
+      fail "$cxx C++$std: websocketpp compiles: $can; Debian $release: $known"
+    # g++ also on a plain line: pkg-config's check was made with g++, so
+    # clang++ falls back either way.
+    for how in pkg-config plain; do
+      [ $how = plain ] && [ "$cxx" != g++ ] && continue
+      if [ $how = pkg-config ]; then flags=$pc_flags; else flags="-I $src/include"; fi
+      # shellcheck disable=SC2086
+      out=$("$cxx" $flag $flags -Wall -Wextra -Wpedantic -Werror -fsyntax-only \
+        std.cpp 2>&1) && ok=yes || ok=no
+      if [ "$can" = yes ]; then
+        [ $ok = yes ] || fail "$cxx C++$std ($how) should compile: $out"
+      else
+        e=$(grep -m1 error <<<"$out" || true)
+        grep -q 'websocketpp .*does not compile' <<<"$e" ||
+          fail "$cxx C++$std ($how): first error was: $e"
+      fi
+    done
+    echo "$cxx C++$std: header-only $can"
+  done
+}
+standards g++ >gxx.log &
+gxx=$!
 if command -v clang++ >/dev/null; then
-  clang++ -std=c++20 -fsyntax-only -I "$src/include" std.cpp ||
-    fail "clang++ -std=c++20 should build the header-only library"
+  standards clang++ >clang.log &
+  wait $! || { cat clang.log; exit 1; }
+  cat clang.log
 fi
+wait $gxx || { cat gxx.log; exit 1; }
+cat gxx.log
+gxx20=$(sed -n 's/^g++ C++20: header-only //p' gxx.log)
+# A CMake project in C++20 (add_subdirectory): CMake's own check decides
+# the same way.
+sub=$(dirname "$(grep -l 'CMake, add_subdirectory' "$work"/parts/*/title)")
+if out=$(cd "$sub" && cmake -S . -B build20 -DCMAKE_CXX_STANDARD=20 >/dev/null &&
+  cmake --build build20 2>&1); then ok=yes; else ok=no; fi
+[ $ok = "$gxx20" ] || fail "CMake C++20: built $ok, websocketpp compiles $gxx20: $out"
+[ $ok = yes ] || grep -m1 'error' <<<"$out" | grep -q 'websocketpp .*does not compile' ||
+  fail "CMake C++20: first error was: $(grep -m1 error <<<"$out")"
+# ... and ws::compiled builds its engine as C++17 under a C++20 program.
+(cd "$sub" && sed -i 's/ws::ws)/ws::compiled)/' CMakeLists.txt &&
+  cmake -S . -B build20 >/dev/null && cmake --build build20 >/dev/null &&
+  build20/app) || fail "CMake C++20 with ws::compiled"
 # With separate compilation, a user's file needs no more than C++17's
 # library, and g++'s C++20 is fine.
 g++ -std=c++20 -DWS_SEPARATE_COMPILATION -fsyntax-only -I "$src/include" \
