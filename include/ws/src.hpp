@@ -2,7 +2,7 @@
 // WS_SEPARATE_COMPILATION defined for the whole program, include this in
 // exactly one source file (as Asio's <asio/impl/src.hpp> and Beast's
 // <boost/beast/src.hpp>). That file alone parses Asio and websocketpp (and
-// so alone needs a compiler that builds websocketpp: C++17 with g++); every
+// so alone needs a standard websocketpp compiles in: C++17 everywhere); every
 // other file that includes <ws/websocket.hpp> parses only the API.
 // SPDX-License-Identifier: MIT
 #pragma once
