@@ -397,4 +397,142 @@ struct MisbehavingServer {
   }
 };
 
+/// How long a scripted peer keeps TCP open once our close frame has come to
+/// it: none, for ever (and for ever when no close frame comes).
+using Hold = std::optional<std::chrono::milliseconds>;
+
+/// A peer of either role that misbehaves slowly: it opens (a server answers
+/// the upgrade with a correct 101 and `headers`; a client sends the RFC's
+/// example request), sends `script`, then reads and keeps all we send. It
+/// answers nothing (no pong, no close frame), and closes TCP `hold` after
+/// our close frame, if one comes; it notes when our side ended TCP.
+class HoldingPeer {
+public:
+  using Clock = std::chrono::steady_clock;
+
+  /// A server on 127.0.0.1 (url()) for one client.
+  HoldingPeer(std::string script, Hold hold, std::string headers = "")
+      : state_(std::make_shared<State>()) {
+    state_->hold = hold;
+    state_->acceptor = std::make_unique<asio::ip::tcp::acceptor>(
+        ws::detail::loop().ctx,
+        asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
+    port_ = state_->acceptor->local_endpoint().port();
+    state_->acceptor->async_accept(
+        [st = state_, script = std::move(script), headers = std::move(headers)](
+            asio::error_code ec, asio::ip::tcp::socket s) {
+          if (ec)
+            return;
+          st->socket = std::move(s);
+          auto buf = std::make_shared<asio::streambuf>();
+          asio::async_read_until(
+              st->socket, *buf, "\r\n\r\n",
+              [st, buf, script, headers](asio::error_code ec, std::size_t n) {
+                if (ec)
+                  return;
+                const std::string request(asio::buffers_begin(buf->data()),
+                                          asio::buffers_begin(buf->data()) + n);
+                st->write(upgrade_for(request, headers) + script);
+                st->received = "\r\n\r\n"; // frames start here
+                st->read();
+              });
+        });
+  }
+
+  /// A client of the server on `port`, with its own upgrade request.
+  HoldingPeer(std::uint16_t port, std::string script, Hold hold)
+      : state_(std::make_shared<State>()) {
+    state_->hold = hold;
+    state_->socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    state_->write(upgrade_request() + script);
+    state_->read();
+  }
+
+  ~HoldingPeer() {
+    // What is pending ends with operation_aborted, touching only the state.
+    asio::error_code ignored;
+    if (state_->acceptor)
+      state_->acceptor->close(ignored);
+    state_->socket.close(ignored);
+    state_->timer.cancel();
+  }
+
+  std::string url() const {
+    return "ws://127.0.0.1:" + std::to_string(port_) + "/";
+  }
+  /// A client's own port, as the server sees it (Request::remotePort).
+  std::uint16_t local_port() const {
+    return state_->socket.local_endpoint().port();
+  }
+  /// Our frames, whole, after the handshake's head.
+  std::vector<Frame> frames() const {
+    const auto at = state_->received.find("\r\n\r\n");
+    return at == std::string::npos ? std::vector<Frame>{}
+                                   : parse_frames(state_->received, at + 4);
+  }
+  std::optional<Frame> close_frame() const {
+    for (const auto &f : frames())
+      if (f.opcode == opcode::CLOSE)
+        return f;
+    return std::nullopt;
+  }
+  /// When our side ended TCP (end of stream or a reset), if it has.
+  std::optional<Clock::time_point> ended() const { return state_->ended; }
+  /// When our close frame arrived, if it has.
+  std::optional<Clock::time_point> close_came() const {
+    return state_->close_came;
+  }
+
+private:
+  struct State : std::enable_shared_from_this<State> {
+    std::unique_ptr<asio::ip::tcp::acceptor> acceptor;
+    asio::ip::tcp::socket socket{ws::detail::loop().ctx};
+    asio::steady_timer timer{ws::detail::loop().ctx};
+    Hold hold;
+    std::string received;
+    std::optional<Clock::time_point> ended, close_came;
+
+    void write(std::string bytes) {
+      auto out = std::make_shared<std::string>(std::move(bytes));
+      asio::async_write(socket, asio::buffer(*out),
+                        [out](asio::error_code, std::size_t) {});
+    }
+    void read() {
+      auto buf = std::make_shared<std::array<char, 65536>>();
+      socket.async_read_some(
+          asio::buffer(*buf),
+          [st = shared_from_this(), buf](asio::error_code ec, std::size_t n) {
+            if (ec == asio::error::operation_aborted)
+              return; // we closed it
+            if (ec) {
+              st->ended = Clock::now();
+              return;
+            }
+            st->received.append(buf->data(), n);
+            if (!st->close_came) {
+              const auto at = st->received.find("\r\n\r\n");
+              for (const auto &f : parse_frames(st->received, at + 4))
+                if (f.opcode == opcode::CLOSE)
+                  st->got_close();
+            }
+            st->read();
+          });
+    }
+    void got_close() {
+      close_came = Clock::now();
+      if (!hold)
+        return;
+      timer.expires_after(*hold);
+      timer.async_wait([st = shared_from_this()](asio::error_code ec) {
+        if (ec)
+          return;
+        asio::error_code ignored;
+        st->socket.close(ignored);
+      });
+    }
+  };
+  std::shared_ptr<State> state_;
+  std::uint16_t port_ = 0;
+};
+
 } // namespace test

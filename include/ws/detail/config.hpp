@@ -176,8 +176,9 @@ struct Config : websocketpp::config::asio_client {
     // handshakeTimeout (websocketpp takes this one only at compile time).
     static constexpr long timeout_socket_post_init =
         ConnectionLimits().handshakeTimeout.count();
-    // How long a closed connection waits for the peer's end of TCP (see
-    // dual_socket's lingering close) before it is dropped anyway.
+    // websocketpp's bound on ending TCP. dual_socket answers at once and
+    // ends TCP in the background (its linger_for bounds that), so this
+    // never fires.
     static const long timeout_socket_shutdown = 1000;
   };
   using transport_type =
@@ -334,6 +335,20 @@ processor::hybi13<ws::detail::Config>::validate_incoming_basic_header(
   if (!is_server && frame::get_masked(h))
     return make_error_code(error::masking_forbidden);
   return lib::error_code();
+}
+
+/// websocketpp's answer to the peer's close frame. Answering an invalid one
+/// (with 1002) fails the connection, and RFC 6455 7.1.7 then closes TCP as
+/// soon as the frame is out, in both roles; websocketpp's client would wait
+/// for the server to close it, up to closeTimeout, and then report what the
+/// peer sent as a clean close. A valid close frame is answered as before: a
+/// client leaves the end of TCP to the server (RFC 6455 7.1.1).
+template <>
+inline lib::error_code
+connection<ws::detail::Config>::send_close_ack(close::status::value code,
+                                               std::string const &reason) {
+  const bool failing = code != close::status::blank;
+  return send_close_frame(code, reason, true, m_is_server || failing);
 }
 
 } // namespace websocketpp

@@ -330,7 +330,7 @@ protected:
       return;
     }
 #endif
-    callback(wsp::lib::error_code());
+    callback(asio::error_code());
   }
 
   void set_handle(wsp::connection_hdl hdl) { hdl_ = hdl; }
@@ -342,16 +342,23 @@ protected:
     return ec;
   }
 
+  /// Ends TCP in the background and tells websocketpp at once, so the
+  /// close event never waits on the peer (RFC 6455 7.1.7: a failed
+  /// connection is closed, not kept for the peer's answer). What is left,
+  /// our close_notify or a lingering close, is bounded by linger_for.
   void async_shutdown(sock::shutdown_handler callback) {
 #if WS_TLS
     if (tls_) {
       // Send our close_notify without waiting for the peer's (RFC 8446
       // 6.1 allows it): websocketpp's read still pending on this stream
-      // would swallow the peer's, and the shutdown would then sit out its
-      // whole timeout. The WebSocket close handshake already marked the end.
+      // would swallow the peer's. The WebSocket close handshake already
+      // marked the end.
       SSL *ssl = tls_->native_handle();
       SSL_set_shutdown(ssl, SSL_get_shutdown(ssl) | SSL_RECEIVED_SHUTDOWN);
-      tls_->async_shutdown(callback);
+      linger();
+      tls_->async_shutdown(
+          [self = get_shared()](const asio::error_code &) { self->done(); });
+      callback(asio::error_code());
       return;
     }
 #endif
@@ -360,35 +367,56 @@ protected:
     // would see 1006 instead of our close 1009. So when the peer is still
     // sending, close as HTTP servers do ("lingering close"): send our FIN,
     // then read and drop what comes until the peer closes too.
-    // websocketpp's shutdown timer (timeout_socket_shutdown) bounds the wait.
     asio::error_code ec;
     if (stream_.tcp->available(ec) > 0 && !ec) {
       stream_.tcp->shutdown(Tcp::shutdown_send, ec);
-      if (!ec)
-        return drain(std::move(callback));
+      if (!ec) {
+        linger();
+        drain();
+        callback(asio::error_code());
+        return;
+      }
     }
+    // Also ends websocketpp's pending read (Linux: it reads end of stream).
     stream_.tcp->shutdown(Tcp::shutdown_both, ec);
-    callback(ec);
+    callback(asio::error_code());
   }
 
-  void drain(sock::shutdown_handler callback) {
+  /// How long the end of TCP may take once the close event has fired: a
+  /// peer that never reads or never closes is then dropped.
+  static constexpr std::chrono::milliseconds linger_for{1000};
+
+  void linger() {
+    linger_timer_ = std::make_unique<asio::steady_timer>(*service_, linger_for);
+    linger_timer_->async_wait(
+        [self = get_shared()](const asio::error_code &ec) {
+          if (!ec)
+            self->done();
+        });
+  }
+
+  void drain() {
     // What is read is dropped, so every connection can share one sink
     // (written only by the kernel).
     static char sink[4096];
-    auto self = get_shared();
     stream_.tcp->async_read_some(
         asio::buffer(sink),
-        [self, callback](const asio::error_code &ec, std::size_t) {
+        [self = get_shared()](const asio::error_code &ec, std::size_t) {
           if (!ec)
-            return self->drain(callback);
-          // Closed, not just shut down: websocketpp's own read may still
-          // be pending on this socket, or be issued after this one took
-          // the end of the stream, and would then wait for ever (and
-          // ws::run() with it). Closing ends it at once.
-          asio::error_code ignored;
-          self->stream_.tcp->close(ignored);
-          callback(ec == asio::error::eof ? asio::error_code() : ec);
+            return self->drain();
+          self->done();
         });
+  }
+
+  /// The end of TCP is done, or took too long: closed, not just shut down.
+  /// websocketpp's own read may still be pending on this socket, or be
+  /// issued after ours took the end of the stream, and would then wait for
+  /// ever (and ws::run() with it, and the connection's memory): closing
+  /// ends it at once.
+  void done() {
+    linger_timer_.reset(); // cancels it
+    asio::error_code ignored;
+    stream_.tcp->close(ignored);
   }
 
 public:
@@ -438,6 +466,7 @@ private:
   std::string tls_error_;
   std::unique_ptr<Tunnel> tunnel_;
   std::unique_ptr<asio::steady_timer> tunnel_timer_;
+  std::unique_ptr<asio::steady_timer> linger_timer_;
   std::string tunnel_error_;
   int tunnel_status_ = 0;
   std::unique_ptr<Tcp> tcp_;
