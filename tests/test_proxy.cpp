@@ -253,7 +253,7 @@ TEST_CASE("a proxy that answers with nonsense, too much, late or not at all: "
         Case{"HTTP/1.1 200\r\n\r\nextra", true, "sent bytes after its answer"},
         Case{endless, false, "without an end to its headers"},
         Case{"HTTP/1.1 200 OK\r\n", true, "closed the connection"},
-        Case{"", false, "did not answer within 300 ms"},
+        Case{"", false, "Proxy tunnel timed out after 300 ms"},
         Case{"HTTP/1.1 502 Bad Gateway\r\n\r\n", true,
              "refused the tunnel: 502 Bad Gateway"}}) {
     INFO(c.reason);

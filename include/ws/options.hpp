@@ -54,9 +54,11 @@ struct ConnectionLimits {
   /// bytes fails the connection: the peer gets close 1009 (Message Too
   /// Big); here error, then close 1006.
   std::uint64_t maxPayload = 16 * 1024 * 1024;
-  /// Node ws: handshakeTimeout. The opening handshake must finish within
-  /// this (a server drops a request that does not), or error, then close
-  /// 1006.
+  /// Node ws: handshakeTimeout. The whole opening must finish within this,
+  /// timed from the start (a client) or from accept (a server): the DNS
+  /// lookup, the TCP connect, a proxy's tunnel, TLS and the HTTP upgrade.
+  /// A client then fails (error naming the phase, then close 1006); a
+  /// server drops the connection. 0: no limit.
   std::chrono::milliseconds handshakeTimeout{10000};
   /// After our side closes, how long the peer has to answer with its close
   /// frame and the end of TCP; then the connection is dropped and close has

@@ -172,10 +172,11 @@ struct Config : websocketpp::config::asio_client {
     static const bool enable_multithreading = false;
     // Plain TCP or TLS, chosen per connection.
     using socket_type = dual_socket::endpoint;
-    // The TLS handshake, before the HTTP one starts: as long as the default
-    // handshakeTimeout (websocketpp takes this one only at compile time).
-    static constexpr long timeout_socket_post_init =
-        ConnectionLimits().handshakeTimeout.count();
+    // Off: one timer of ours bounds the whole opening handshake by
+    // handshakeTimeout (dual_socket::connection::time_opening), where
+    // websocketpp would time the TLS handshake by a compile-time constant.
+    // The DNS lookup and the TCP connect are ours too (async_connect below).
+    static const long timeout_socket_post_init = 0;
     // websocketpp's bound on ending TCP. dual_socket answers at once and
     // ends TCP in the background (its linger_for bounds that), so this
     // never fires.
@@ -335,6 +336,52 @@ processor::hybi13<ws::detail::Config>::validate_incoming_basic_header(
   if (!is_server && frame::get_masked(h))
     return make_error_code(error::masking_forbidden);
   return lib::error_code();
+}
+
+/// The client's DNS lookup and TCP connect, as websocketpp's own but for its
+/// timers: each has a compile-time limit (5 s) and, once it has fired, keeps
+/// the connection alive until the other has; here the opening timer bounds
+/// both (it cancels the lookup, of this connection only, and closes the
+/// socket). To the proxy when there is one: the tunnel is ours
+/// (dual_socket::Tunnel).
+template <>
+inline void
+transport::asio::endpoint<ws::detail::Config::transport_config>::async_connect(
+    transport_con_ptr tcon, uri_ptr u, connect_handler cb) {
+  namespace ip = lib::asio::ip;
+  tcon->set_uri(u);
+  std::string host = u->get_host();
+  std::string port = u->get_port_str();
+  const std::string proxy = tcon->get_proxy();
+  if (!proxy.empty()) {
+    const uri_ptr pu = lib::make_shared<uri>(proxy);
+    if (!pu->get_valid()) {
+      cb(make_error_code(error::proxy_invalid));
+      return;
+    }
+    host = pu->get_host();
+    port = pu->get_port_str();
+  }
+  auto resolver = std::make_shared<ip::tcp::resolver>(*m_io_service);
+  tcon->set_resolver(resolver);
+  tcon->set_phase(ws::detail::dual_socket::Phase::dns);
+  resolver->async_resolve(
+      host, port,
+      [tcon, resolver, cb](const lib::asio::error_code &ec,
+                           const ip::tcp::resolver::results_type &found) {
+        tcon->set_resolver(nullptr);
+        if (ec) {
+          cb(socket_con_type::translate_ec(ec));
+          return;
+        }
+        tcon->set_phase(ws::detail::dual_socket::Phase::tcp);
+        lib::asio::async_connect(tcon->get_raw_socket(), found,
+                                 [tcon, cb](const lib::asio::error_code &ec,
+                                            const ip::tcp::endpoint &) {
+                                   cb(ec ? socket_con_type::translate_ec(ec)
+                                         : lib::error_code());
+                                 });
+      });
 }
 
 /// websocketpp's answer to the peer's close frame. Answering an invalid one

@@ -204,6 +204,7 @@ public:
   bool answer_ping(const std::string &payload);
   void send_pong(const std::string &payload);
   void queue(MessagePtr msg, std::size_t size);
+  void opening_timed_out();
   void handle_open();
   void handle_message(const MessagePtr &msg);
   void handle_close();

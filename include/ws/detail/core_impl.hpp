@@ -206,7 +206,13 @@ inline void Core::start_client() {
   if (deflate.enabled)
     c->deflate_options = std::make_shared<PerMessageDeflate>(deflate);
   c->set_max_message_size(static_cast<std::size_t>(limits.maxPayload));
-  c->set_open_handshake_timeout(limits.handshakeTimeout.count());
+  // handshakeTimeout bounds every phase of the opening, with one timer.
+  c->set_open_handshake_timeout(0);
+  Connection *raw = c.get();
+  c->time_opening(limits.handshakeTimeout, [raw] {
+    if (Core *s = raw->core)
+      s->opening_timed_out();
+  });
   c->set_close_handshake_timeout(limits.closeTimeout.count());
   attach(c);
 #if WS_TLS
@@ -375,7 +381,29 @@ inline void forget_handshake(Connection &c) {
   const_cast<Response &>(c.get_response()) = Response();
 }
 
+/// handshakeTimeout passed before the connection opened: it fails, naming
+/// the phase it stopped in.
+inline void Core::opening_timed_out() {
+  if (finished || !con || ready_state.load() != WebSocket::CONNECTING)
+    return;
+  const auto phase = con->phase();
+  failing = true;
+  fail_message = std::string(dual_socket::phase_name(phase)) +
+                 " timed out after " +
+                 std::to_string(limits.handshakeTimeout.count()) + " ms";
+  if (client->proxy && phase == dual_socket::Phase::tunnel)
+    fail_message += ": the proxy " + client->proxy->address + " did not answer";
+  else if (client->proxy && !con->tunnel_asked())
+    fail_message = "the proxy " + client->proxy->address +
+                   " could not be reached: " + fail_message;
+  auto c = con; // the fail event may let go of it (or reconnect)
+  c->terminate(websocketpp::error::make_error_code(
+      websocketpp::error::open_handshake_timeout));
+  c->abort_opening();
+}
+
 inline void Core::handle_open() {
+  con->opened();
   // websocketpp accepts any subprotocol and extension the server names; a
   // browser fails the connection unless the server chose one it offered
   // (WHATWG "establish a WebSocket connection"; Chromium also fails when it

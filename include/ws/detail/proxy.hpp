@@ -118,7 +118,6 @@ inline std::unique_ptr<ProxyRoute> proxy_route(const Url &target,
   route->address = route->tunnel.proxy;
   route->tunnel.authority =
       target.host + ":" + std::to_string(target.effective_port());
-  route->tunnel.timeout = options.handshakeTimeout;
   if (at != std::string::npos) {
     // As written: the URL parser's userinfo has its ':' encoded.
     const std::string userinfo = authority.substr(0, at);

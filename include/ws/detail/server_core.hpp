@@ -109,7 +109,9 @@ public:
     limits = o;
     max_buffered = o.maxBufferedAmount;
     endpoint.set_max_message_size(static_cast<std::size_t>(o.maxPayload));
-    endpoint.set_open_handshake_timeout(o.handshakeTimeout.count());
+    // handshakeTimeout bounds the whole opening (TLS, then the HTTP
+    // upgrade) with one timer per connection, started below.
+    endpoint.set_open_handshake_timeout(0);
     endpoint.set_close_handshake_timeout(o.closeTimeout.count());
     for (const auto &origin : o.allowedOrigins)
       allowed_origins.push_back(ascii_lower(origin));
@@ -118,12 +120,12 @@ public:
     if (o.perMessageDeflate.enabled) {
       check_deflate_options(o.perMessageDeflate);
       deflate = std::make_shared<PerMessageDeflate>(o.perMessageDeflate);
-      // Before the request is read: the extension answers its offer.
-      endpoint.set_tcp_pre_init_handler([self](Hdl h) {
-        if (auto s = self.lock())
-          s->endpoint.get_con_from_hdl(h)->deflate_options = s->deflate;
-      });
     }
+    // As soon as the connection is accepted, before TLS.
+    endpoint.set_tcp_pre_init_handler([self](Hdl h) {
+      if (auto s = self.lock())
+        s->accepted(s->endpoint.get_con_from_hdl(h));
+    });
     if (o.bus) {
       if (o.bus->receive)
         throw std::invalid_argument(
@@ -159,6 +161,21 @@ public:
     endpoint.set_http_handler([self](Hdl h) {
       if (auto s = self.lock())
         s->http(h);
+    });
+  }
+
+  /// A connection was accepted: its opening is timed from now, and the
+  /// extension (before the request is read) answers its offer.
+  void accepted(const ConnectionPtr &con) {
+    con->deflate_options = deflate;
+    std::weak_ptr<Connection> weak = con;
+    con->time_opening(limits.handshakeTimeout, [weak] {
+      auto c = weak.lock();
+      if (!c || c->get_state() != websocketpp::session::state::connecting)
+        return;
+      c->terminate(websocketpp::error::make_error_code(
+          websocketpp::error::open_handshake_timeout));
+      c->abort_opening();
     });
   }
 
@@ -243,6 +260,7 @@ public:
   void open(Hdl h) {
     upgrading.erase(h);
     auto con = endpoint.get_con_from_hdl(h);
+    con->opened();
     websocketpp::lib::error_code ignored;
     // A handshake in flight when close() ran still arrives here.
     if (closing || !owner) {

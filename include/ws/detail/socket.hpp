@@ -98,8 +98,27 @@ struct Tunnel {
   std::string proxy;         // for messages: http://host:port
   std::string authority;     // host:port to connect to
   std::string authorization; // Proxy-Authorization value, or ""
-  std::chrono::milliseconds timeout{10000};
 };
+
+/// Where a connection's opening handshake is, for the message when
+/// handshakeTimeout runs out.
+enum class Phase { dns, tcp, tunnel, tls, http };
+
+inline const char *phase_name(Phase p) {
+  switch (p) {
+  case Phase::dns:
+    return "DNS lookup";
+  case Phase::tcp:
+    return "TCP connect";
+  case Phase::tunnel:
+    return "Proxy tunnel";
+  case Phase::tls:
+    return "TLS handshake";
+  case Phase::http:
+    break;
+  }
+  return "WebSocket handshake";
+}
 
 /// Bounds the proxy's answer: a CONNECT answer is a status line and a few
 /// headers.
@@ -143,8 +162,40 @@ public:
   const std::string &tunnel_error() const { return tunnel_error_; }
   int tunnel_status() const { return tunnel_status_; }
   /// Whether the proxy was reached (the tunnel was asked for).
-  bool tunnel_asked() const {
-    return tunnel_timer_ || tunnel_status_ || !tunnel_error_.empty();
+  bool tunnel_asked() const { return tunnel_asked_; }
+
+  /// One timer for the whole opening handshake, in both roles: DNS, TCP
+  /// connect, the proxy tunnel, TLS and the HTTP upgrade. websocketpp times
+  /// each phase itself, some only at compile time; ws turns those off (see
+  /// Config) and calls `expired` once `limit` has passed, unless opened()
+  /// came first. 0: no limit.
+  void time_opening(std::chrono::milliseconds limit,
+                    std::function<void()> expired) {
+    if (limit.count() <= 0)
+      return;
+    opening_timer_ = std::make_unique<asio::steady_timer>(*service_, limit);
+    std::weak_ptr<connection> self = get_shared();
+    opening_timer_->async_wait(
+        [self, expired = std::move(expired)](const asio::error_code &ec) {
+          if (!ec && self.lock())
+            expired();
+        });
+  }
+  void opened() { opening_timer_.reset(); } // cancels it
+  Phase phase() const { return phase_; }
+  void set_phase(Phase p) { phase_ = p; }
+  /// Client: the DNS lookup in flight, which abort_opening() cancels.
+  void set_resolver(std::shared_ptr<asio::ip::tcp::resolver> r) {
+    resolver_ = std::move(r);
+  }
+  /// Ends whatever the opening waits on (the lookup, the connect, the
+  /// tunnel, TLS or the HTTP exchange): each ends with operation_aborted.
+  void abort_opening() {
+    if (resolver_)
+      resolver_->cancel();
+    resolver_.reset();
+    asio::error_code ignored;
+    stream_.tcp->close(ignored);
   }
 
   std::string get_remote_endpoint(wsp::lib::error_code &ec) const {
@@ -208,9 +259,11 @@ protected:
     callback(ec_);
   }
 
-  /// Asks the proxy for the tunnel and reads its answer, within the
-  /// tunnel's timeout.
+  /// Asks the proxy for the tunnel and reads its answer (the opening
+  /// timer bounds the wait).
   void open_tunnel(wsp::transport::init_handler callback) {
+    phase_ = Phase::tunnel;
+    tunnel_asked_ = true;
     auto self = get_shared();
     auto request = std::make_shared<std::string>(
         "CONNECT " + tunnel_->authority +
@@ -218,17 +271,6 @@ protected:
     if (!tunnel_->authorization.empty())
       *request += "Proxy-Authorization: " + tunnel_->authorization + "\r\n";
     *request += "\r\n";
-    tunnel_timer_ =
-        std::make_unique<asio::steady_timer>(*service_, tunnel_->timeout);
-    tunnel_timer_->async_wait([self](const asio::error_code &ec) {
-      if (ec)
-        return; // the answer came first
-      self->tunnel_error_ =
-          "the proxy " + self->tunnel_->proxy + " did not answer within " +
-          std::to_string(self->tunnel_->timeout.count()) + " ms";
-      asio::error_code ignored;
-      self->stream_.tcp->close(ignored); // ends the pending read or write
-    });
     asio::async_write(
         *stream_.tcp, asio::buffer(*request),
         [self, request, callback](const asio::error_code &ec, std::size_t) {
@@ -281,7 +323,6 @@ protected:
 
   void tunnel_done(const asio::error_code &ec,
                    const wsp::transport::init_handler &callback) {
-    tunnel_timer_.reset(); // cancels it
     if (tunnel_error_.empty() && ec) {
       tunnel_error_ = ec == asio::error::not_found
                           ? "the proxy " + tunnel_->proxy +
@@ -304,6 +345,7 @@ protected:
       return;
 #if WS_TLS
     if (tls_) {
+      phase_ = Phase::tls;
       auto self = get_shared();
       tls_->async_handshake(is_server_ ? TlsStream::server : TlsStream::client,
                             [self, callback](const asio::error_code &ec) {
@@ -311,9 +353,9 @@ protected:
                               // reason; keep it.
                               if (ec) {
                                 self->tls_error_ = ec.message();
-                                // The peer hung up mid-handshake: for a
-                                // client, usually a ws:// server that read
-                                // our hello as a bad HTTP request.
+                                // The peer hung up mid-handshake: for a client,
+                                // usually a ws:// server that read our hello as
+                                // a bad HTTP request.
                                 if (!self->is_server_ &&
                                     (ec == asio::error::eof ||
                                      ec == asio::error::connection_reset ||
@@ -325,12 +367,14 @@ protected:
                                 self->ec_ = sock::make_error_code(
                                     sock::error::tls_handshake_failed);
                               }
+                              self->phase_ = Phase::http;
                               callback(self->ec_);
                             });
       return;
     }
 #endif
-    callback(asio::error_code());
+    phase_ = Phase::http;
+    callback(wsp::lib::error_code());
   }
 
   void set_handle(wsp::connection_hdl hdl) { hdl_ = hdl; }
@@ -465,8 +509,11 @@ private:
   wsp::lib::error_code ec_;
   std::string tls_error_;
   std::unique_ptr<Tunnel> tunnel_;
-  std::unique_ptr<asio::steady_timer> tunnel_timer_;
+  bool tunnel_asked_ = false;
   std::unique_ptr<asio::steady_timer> linger_timer_;
+  Phase phase_ = Phase::http;
+  std::unique_ptr<asio::steady_timer> opening_timer_;
+  std::shared_ptr<asio::ip::tcp::resolver> resolver_;
   std::string tunnel_error_;
   int tunnel_status_ = 0;
   std::unique_ptr<Tcp> tcp_;
