@@ -405,19 +405,28 @@ using Hold = std::optional<std::chrono::milliseconds>;
 /// the upgrade with a correct 101 and `headers`; a client sends the RFC's
 /// example request), sends `script`, then reads and keeps all we send. It
 /// answers nothing (no pong, no close frame), and closes TCP `hold` after
-/// our close frame, if one comes; it notes when our side ended TCP.
+/// our close frame, if one comes; it notes when our side ended TCP. Told
+/// not to read, it reads nothing after the handshake (a peer whose window
+/// is full).
 class HoldingPeer {
 public:
   using Clock = std::chrono::steady_clock;
 
   /// A server on 127.0.0.1 (url()) for one client.
-  HoldingPeer(std::string script, Hold hold, std::string headers = "")
+  HoldingPeer(std::string script, Hold hold, std::string headers = "",
+              bool reads = true)
       : state_(std::make_shared<State>()) {
     state_->hold = hold;
+    state_->reads = reads;
     state_->acceptor = std::make_unique<asio::ip::tcp::acceptor>(
         ws::detail::loop().ctx,
         asio::ip::tcp::endpoint{asio::ip::make_address("127.0.0.1"), 0});
     port_ = state_->acceptor->local_endpoint().port();
+    // A small receive buffer (the accepted socket's): what the client
+    // sends soon fills it.
+    if (!reads)
+      state_->acceptor->set_option(
+          asio::socket_base::receive_buffer_size(4096));
     state_->acceptor->async_accept(
         [st = state_, script = std::move(script), headers = std::move(headers)](
             asio::error_code ec, asio::ip::tcp::socket s) {
@@ -434,18 +443,26 @@ public:
                                           asio::buffers_begin(buf->data()) + n);
                 st->write(upgrade_for(request, headers) + script);
                 st->received = "\r\n\r\n"; // frames start here
-                st->read();
+                if (st->reads)
+                  st->read();
               });
         });
   }
 
   /// A client of the server on `port`, with its own upgrade request.
-  HoldingPeer(std::uint16_t port, std::string script, Hold hold)
+  HoldingPeer(std::uint16_t port, std::string script, Hold hold,
+              bool reads = true)
       : state_(std::make_shared<State>()) {
     state_->hold = hold;
+    // A small receive buffer: what the server sends soon fills it.
+    if (!reads)
+      state_->socket.open(asio::ip::tcp::v4());
+    if (!reads)
+      state_->socket.set_option(asio::socket_base::receive_buffer_size(4096));
     state_->socket.connect({asio::ip::make_address("127.0.0.1"), port});
     state_->write(upgrade_request() + script);
-    state_->read();
+    if (reads)
+      state_->read();
   }
 
   ~HoldingPeer() {
@@ -489,6 +506,7 @@ private:
     asio::ip::tcp::socket socket{ws::detail::loop().ctx};
     asio::steady_timer timer{ws::detail::loop().ctx};
     Hold hold;
+    bool reads = true;
     std::string received;
     std::optional<Clock::time_point> ended, close_came;
 

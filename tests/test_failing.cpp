@@ -235,3 +235,52 @@ TEST_CASE("server: failing the connection closes TCP at once, whatever the "
   for (const auto &c : cases)
     check(c.way, c.hold, *c.seen, *c.peer);
 }
+
+TEST_CASE("failing the connection to a peer that does not read waits at most "
+          "1 s for the close frame, not closeTimeout") {
+  // Our close frame waits behind megabytes the peer will not take: TCP is
+  // closed anyway (Chromium closes at once), with the same events.
+  const std::string big(1 << 20, 'x');
+  SECTION("client") {
+    HoldingPeer peer(frame(TEXT, "hi", true, 0, true), std::nullopt, "", false);
+    ws::ClientOptions options;
+    options.closeTimeout = 30s;
+    WebSocket socket(peer.url(), {}, options);
+    Seen seen;
+    seen.attach(socket);
+    Clock::time_point queued;
+    socket.addEventListener("open", [&](const ws::Event &) {
+      for (int i = 0; i < 8; ++i)
+        socket.send(big);
+      queued = Clock::now();
+    });
+    wait_until([&] { return seen.closed.has_value(); }, 10s);
+    CHECK(seen.r.events == std::vector<std::string>{"open", "error", "close"});
+    CHECK(seen.r.closes[0].code == 1006);
+    CHECK(socket.bufferedAmount() > 0); // it never went out
+    INFO("close came " << ms(*seen.closed - queued) << " after the sends");
+    CHECK(*seen.closed - queued < 1500ms);
+  }
+  SECTION("server") {
+    ws::ServerOptions options;
+    options.closeTimeout = 30s;
+    ws::Server server(options);
+    Seen seen;
+    Clock::time_point queued;
+    server.onconnection = [&](WebSocket &socket, const ws::Request &) {
+      seen.attach(socket);
+      seen.r.events.push_back("open");
+      for (int i = 0; i < 8; ++i)
+        socket.send(big);
+      queued = Clock::now();
+    };
+    server.listen(0, "127.0.0.1");
+    HoldingPeer peer(server.port(), frame(TEXT, "hi", true, 0, false),
+                     std::nullopt, false);
+    wait_until([&] { return seen.closed.has_value(); }, 10s);
+    CHECK(seen.r.events == std::vector<std::string>{"open", "error", "close"});
+    CHECK(seen.r.closes[0].code == 1006);
+    INFO("close came " << ms(*seen.closed - queued) << " after the sends");
+    CHECK(*seen.closed - queued < 1500ms);
+  }
+}

@@ -131,7 +131,19 @@ struct ConnectionBase {
   std::shared_ptr<const PerMessageDeflate> deflate_options;
   /// The extension in this connection's frame parser, once it is built.
   DeflateExtension *deflate = nullptr;
+  /// The close frame websocketpp sent to fail the connection (a protocol
+  /// error, text that is not UTF-8, a message over maxPayload, an invalid
+  /// close frame from the peer): its code, 0 if none, and why.
+  std::uint16_t failed_with = 0;
+  std::string failed_why;
+  bool answered_invalid_close = false;
 };
+
+/// How long a connection that failed waits for its close frame to be
+/// written, when the peer does not read (the frame waits behind what is
+/// queued): then TCP is closed anyway. Chromium closes at once; this gives
+/// a peer that is merely slow the chance to learn why.
+constexpr long failed_close_wait_ms = 1000;
 
 /// The connection whose frame parser is being built (see get_processor).
 inline thread_local ConnectionBase *building = nullptr;
@@ -394,8 +406,49 @@ template <>
 inline lib::error_code
 connection<ws::detail::Config>::send_close_ack(close::status::value code,
                                                std::string const &reason) {
-  const bool failing = code != close::status::blank;
-  return send_close_frame(code, reason, true, m_is_server || failing);
+  if (code == close::status::blank)
+    return send_close_frame(code, reason, true, m_is_server);
+  failed_with = code;
+  failed_why = reason;
+  answered_invalid_close = true;
+  const long keep = m_close_handshake_timeout_dur;
+  m_close_handshake_timeout_dur = ws::detail::failed_close_wait_ms;
+  const lib::error_code ec = send_close_frame(code, reason, true, true);
+  m_close_handshake_timeout_dur = keep;
+  return ec;
+}
+
+/// websocketpp's close(), which it also calls to fail the connection (with
+/// 1002, 1007, 1009 or 1011, each a terminal frame: TCP ends once it is
+/// written). Such a close is recorded, so the close event can tell it
+/// from an ordinary one, and it waits at most failed_close_wait_ms for the
+/// frame to be written, not closeTimeout.
+template <>
+inline void
+connection<ws::detail::Config>::close(close::status::value const code,
+                                      std::string const &reason,
+                                      lib::error_code &ec) {
+  const std::string tr(
+      reason, 0,
+      std::min<size_t>(reason.size(), frame::limits::close_reason_size));
+  if (m_state != session::state::open) {
+    ec = error::make_error_code(error::invalid_state);
+    return;
+  }
+  const bool failing = code == close::status::protocol_error ||
+                       code == close::status::invalid_payload ||
+                       code == close::status::message_too_big ||
+                       code == close::status::internal_endpoint_error;
+  if (!failing) {
+    ec = send_close_frame(code, tr, false, close::status::terminal(code));
+    return;
+  }
+  failed_with = code;
+  failed_why = reason;
+  const long keep = m_close_handshake_timeout_dur;
+  m_close_handshake_timeout_dur = ws::detail::failed_close_wait_ms;
+  ec = send_close_frame(code, tr, false, true);
+  m_close_handshake_timeout_dur = keep;
 }
 
 } // namespace websocketpp

@@ -500,28 +500,6 @@ inline void Core::handle_message(const MessagePtr &msg) {
   fire(e, &Core::onmessage);
 }
 
-/// Tells from websocketpp's record of the close frames (what each side sent)
-/// whether websocketpp failed the connection itself: it then sent a close
-/// frame that we did not ask for and that does not answer the peer's (an
-/// answer repeats the peer's code and reason, or is 1000 for an empty
-/// frame). That happens when the peer's frames break RFC 6455 (1002 or
-/// 1007, and reading stops, so no close frame from the peer is read), a
-/// message is over maxPayload (1009), or the peer's close frame is invalid:
-/// a code that must not be on the wire (1005, 1006, 1015, 0-999, 1004,
-/// 1016-2999, 5000 and up), a one-byte body, or a reason that is not UTF-8
-/// (websocketpp answers each with 1002). No text of websocketpp's is read:
-/// a peer may send any reason.
-inline bool websocketpp_failed(const Connection &c) {
-  const auto local = c.get_local_close_code();
-  if (local == close_status::abnormal_close || local == close_status::blank)
-    return false; // no close frame went out
-  const auto remote = c.get_remote_close_code();
-  const auto answer =
-      remote == close_status::no_status ? close_status::normal : remote;
-  return !(local == answer &&
-           c.get_local_close_reason() == c.get_remote_close_reason());
-}
-
 /// The close event, and whether an error event goes before it (WHATWG: only
 /// when the user agent was required to fail the WebSocket connection).
 inline void Core::handle_close() {
@@ -531,19 +509,19 @@ inline void Core::handle_close() {
     finish(fail_message, CloseCode::abnormalClosure, "", false);
     return;
   }
-  const auto remote = con->get_remote_close_code();
-  if (!we_closed && websocketpp_failed(*con)) {
-    const auto code = con->get_local_close_code();
-    std::string why;
-    if (remote != close_status::abnormal_close)
-      why = "Received an invalid close frame (answered with " +
-            std::to_string(code) + ")";
-    else
-      why = con->get_local_close_reason() + " (closed with " +
-            std::to_string(code) + ")";
-    finish(why, CloseCode::abnormalClosure, "", false);
+  // websocketpp failed it (see its close() in config.hpp): the peer broke
+  // RFC 6455 (1002, 1007; reading stops, so no close frame of the peer's
+  // is read), sent a message over maxPayload (1009), or sent an invalid
+  // close frame. None of the peer's text is read: it may send any reason.
+  if (con->failed_with) {
+    const std::string code = std::to_string(con->failed_with);
+    finish(con->answered_invalid_close
+               ? "Received an invalid close frame (answered with " + code + ")"
+               : con->failed_why + " (closed with " + code + ")",
+           CloseCode::abnormalClosure, "", false);
     return;
   }
+  const auto remote = con->get_remote_close_code();
   // No close frame came: the peer dropped TCP (RFC 6455 7.1.7: that is not
   // failing the connection, so no error event, as in Chromium and Node), or
   // it did not answer our close in time.
