@@ -6,6 +6,11 @@
 // ends TCP then too, whatever the peer does.
 // SPDX-License-Identifier: MIT
 #include "raw_client.hpp"
+#if WS_TLS
+#include "tls_certs.hpp"
+
+#include <asio/ssl.hpp>
+#endif
 
 #include <map>
 
@@ -284,3 +289,71 @@ TEST_CASE("failing the connection to a peer that does not read waits at most "
     CHECK(*seen.closed - queued < 1500ms);
   }
 }
+
+#if WS_TLS
+TEST_CASE("server over TLS: failing the connection ends TLS and TCP at once, "
+          "the client holding TCP for ever") {
+  static test::TestCa ca;
+  ws::ServerOptions options;
+  options.certFile = ca.server;
+  options.keyFile = ca.key;
+  options.closeTimeout = 30s;
+  ws::Server server(options);
+  Seen seen;
+  server.onconnection = [&](WebSocket &socket, const ws::Request &) {
+    seen.opened = Clock::now();
+    seen.attach(socket);
+    seen.r.events.push_back("open");
+  };
+  server.listen(0, "127.0.0.1");
+  // A TLS client that sends the upgrade and an unmasked frame, then reads
+  // and never closes.
+  asio::ssl::context ctx(asio::ssl::context::tls_client);
+  asio::ssl::stream<asio::ip::tcp::socket> tls(ws::detail::loop().ctx, ctx);
+  tls.next_layer().connect(
+      {asio::ip::make_address("127.0.0.1"), server.port()});
+  const std::string out =
+      test::upgrade_request() + frame(TEXT, "hi", true, 0, false);
+  std::string received;
+  std::array<char, 4096> buf;
+  std::optional<Clock::time_point> ended;
+  std::function<void()> read = [&] {
+    tls.async_read_some(asio::buffer(buf),
+                        [&](asio::error_code ec, std::size_t n) {
+                          if (ec) {
+                            ended = Clock::now();
+                            return;
+                          }
+                          received.append(buf.data(), n);
+                          read();
+                        });
+  };
+  tls.async_handshake(asio::ssl::stream_base::client, [&](asio::error_code ec) {
+    REQUIRE_FALSE(ec);
+    asio::async_write(tls, asio::buffer(out),
+                      [](asio::error_code, std::size_t) {});
+    read();
+  });
+  wait_until([&] { return seen.closed && ended; });
+  // The TLS stream ended with our close_notify; TCP must end too, not stay
+  // open under a read that waits for the client.
+  std::optional<Clock::time_point> tcp_ended;
+  char byte;
+  tls.next_layer().async_read_some(
+      asio::buffer(&byte, 1),
+      [&](asio::error_code, std::size_t) { tcp_ended = Clock::now(); });
+  wait_until([&] { return tcp_ended.has_value(); });
+  CHECK(seen.r.events == std::vector<std::string>{"open", "error", "close"});
+  CHECK(seen.r.closes[0].code == 1006);
+  INFO("close came " << ms(*seen.closed - *seen.opened) << ", TCP ended "
+                     << ms(*ended - *seen.opened) << " after open");
+  CHECK(*seen.closed - *seen.opened < prompt);
+  CHECK(*ended - *seen.opened < prompt);
+  CHECK(*tcp_ended - *seen.opened < prompt);
+  const auto frames =
+      test::parse_frames(received, received.find("\r\n\r\n") + 4);
+  REQUIRE_FALSE(frames.empty());
+  CHECK(frames.back().opcode == CLOSE);
+  CHECK(frames.back().close_code() == 1002);
+}
+#endif
