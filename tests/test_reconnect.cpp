@@ -426,3 +426,43 @@ TEST_CASE("other threads send and close while the socket reconnects") {
   CHECK(w.events.back() == "close");
   CHECK(socket.readyState() == ws::WebSocket::CLOSED);
 }
+
+TEST_CASE("bufferedAmount on reconnecting: what never went out is forgotten") {
+  // The server sends a message and then its close frame, and keeps TCP
+  // 300 ms before it ends it. Sent in between, while the connection is
+  // closing, the client's message is counted (as a browser counts what is
+  // sent once closing) and never sent. The next connection starts from 0;
+  // a socket that is done for good keeps the count, as a browser's does.
+  for (bool again : {true, false}) {
+    INFO((again ? "reconnecting" : "closed for good"));
+    test::HoldingPeer peer(
+        test::frame(test::opcode::TEXT, "bye", true, 0, false) +
+            test::frame(test::opcode::CLOSE, test::close_payload(1011), true, 0,
+                        false),
+        300ms);
+    ws::ClientOptions o = quick();
+    o.reconnect.enabled = again;
+    ws::WebSocket socket(peer.url(), {}, o);
+    Watch w;
+    w.attach(socket);
+    std::uint64_t while_closing = 0, after = 0;
+    socket.onmessage = [&](const ws::MessageEvent &) {
+      ws::setTimeout(
+          [&] {
+            socket.send(std::string(1000, 'x'));
+            while_closing = socket.bufferedAmount();
+          },
+          50ms);
+    };
+    auto done = [&](const ws::Event &) {
+      after = socket.bufferedAmount();
+      socket.close();
+    };
+    socket.addEventListener("reconnecting", done);
+    socket.addEventListener("close", done);
+    wait_until([&] { return w.closed(); });
+    CHECK(while_closing == 1000);
+    CHECK(after == (again ? 0 : 1000));
+    CHECK(peer.frames().size() == 1); // only the answer to its close
+  }
+}

@@ -386,6 +386,32 @@ TEST_CASE("client certificates: shown, checked against the server's CA, "
   CHECK(checking.seen.size() == 1);
 }
 
+TEST_CASE("reconnect does not retry a certificate the server refuses") {
+  // The server will not change its mind, as with a 403: error, then close
+  // after one attempt, where a network failure would be retried.
+  CertCheckingServer checking(true);
+  for (const auto &options :
+       {trusting_ca(), with_certificate(certs().client_self)}) {
+    ws::ClientOptions o = options;
+    o.reconnect.enabled = true;
+    o.reconnect.initialDelay = std::chrono::milliseconds(10);
+    WebSocket socket(checking.echo->url(), {}, o);
+    Recorder r;
+    r.attach(socket);
+    std::size_t reconnecting = 0;
+    socket.addEventListener("reconnecting",
+                            [&](const ws::Event &) { ++reconnecting; });
+    wait_until([&] { return r.closed(); });
+    CHECK(r.events == std::vector<std::string>{"error", "close"});
+    CHECK(reconnecting == 0);
+  }
+  // The same server still lets a client it trusts reconnect.
+  ws::ClientOptions good = with_certificate(certs().client);
+  good.reconnect.enabled = true;
+  const Recorder r = connect(checking.echo->url(), good);
+  CHECK(r.events.front() == "open");
+}
+
 TEST_CASE("requestCert without rejectUnauthorized: the program decides") {
   CertCheckingServer checking(false);
   CHECK(connect(checking.echo->url(), trusting_ca()).events ==

@@ -80,8 +80,10 @@ struct ConnectionLimits {
 /// chosen at random between half and all of that (so clients dropped
 /// together do not come back together). It does not retry errors that will
 /// not heal: close() or the last handle going, a 4xx answer to the
-/// handshake other than 429, a certificate that fails verification, a
-/// subprotocol other than the first connection's, a close code of 1000
+/// handshake other than 429, a server certificate that fails verification,
+/// a TLS alert in which the server refuses our certificate (or the want of
+/// one), a subprotocol other than the first connection's, a close code of
+/// 1000
 /// (the server ended the conversation) and, unless afterPolicyClose, 1008
 /// or 4000-4999.
 ///

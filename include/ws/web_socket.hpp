@@ -190,7 +190,8 @@ public:
   /// JS: socket.readyState: CONNECTING, OPEN, CLOSING or CLOSED.
   unsigned short readyState() const;
   /// JS: socket.bufferedAmount: bytes of messages queued by send() and not
-  /// yet written to the network.
+  /// yet written to the network. With reconnect, the current connection's:
+  /// what never went out is forgotten when `reconnecting` fires.
   std::uint64_t bufferedAmount() const;
   /// JS: socket.url, serialized ("" for a socket a server accepted).
   const std::string &url() const;

@@ -97,6 +97,9 @@ struct ClientState {
 struct Counters {
   std::atomic<std::uint64_t> buffered{0}; // bytes, for bufferedAmount
   std::atomic<std::uint64_t> pongs{0};    // pongs not yet written
+  /// Bytes counted in `buffered` that will never be sent (sent once the
+  /// connection was closing or gone): a reconnecting socket forgets them.
+  std::atomic<std::uint64_t> unsent{0};
 };
 
 /// A listener added with addEventListener.

@@ -72,6 +72,7 @@ inline void Core::send(int opcode, const char *data, std::size_t size,
   // Steps 2-3: once closing, nothing is sent but bufferedAmount still grows.
   if (s != WebSocket::OPEN) {
     counters->buffered.fetch_add(size);
+    counters->unsent.fetch_add(size);
     return;
   }
   const auto op = static_cast<websocketpp::frame::opcode::value>(opcode);
@@ -111,7 +112,9 @@ inline void Core::send_in_order(int opcode, std::string data) {
     const std::size_t size = data.size();
     const int mode = core->deflate_mode.load();
     if (!core->con || !mode) { // closed (or reconnecting) meanwhile
-      return;                  // counted, never sent: as send() once closing
+      // Counted, never sent: as send() once closing.
+      core->counters->unsent.fetch_add(size);
+      return;
     }
     if (!core->deflater)
       core->deflater = std::make_unique<Deflater>(
@@ -363,8 +366,10 @@ inline void Core::queue(MessagePtr msg, std::size_t size) {
   }
   // Closed before it could be queued: counted but never sent, as send()
   // does once closing.
-  if (ec)
+  if (ec) {
     counters->buffered.fetch_add(size);
+    counters->unsent.fetch_add(size);
+  }
 }
 
 /// websocketpp keeps the upgrade request and its answer, headers and all,
@@ -563,6 +568,12 @@ inline void Core::handle_fail() {
     if (client && client->proxy && !con->tunnel_asked())
       message = "the proxy " + client->proxy->address +
                 " could not be reached: " + message;
+#if WS_TLS
+    // The server refused our certificate (or the want of one).
+    if (refused_our_certificate(con->tls_ec()) ||
+        refused_our_certificate(con->get_transport_ec()))
+      no_retry = true;
+#endif
   }
   // A client that never opened says where it was going, as Chromium's
   // console does.
@@ -707,6 +718,11 @@ inline void Core::reconnect(std::string error, std::uint16_t code,
   deflater.reset();
   awaiting_pong = false;
   pong_owed = false;
+  // bufferedAmount is the next connection's: what was counted here but
+  // never sent is gone with this one (its queued frames gave theirs back
+  // when they were let go), so a producer that waits for it to drain is
+  // not stalled for good by bytes that will never leave.
+  counters->buffered.fetch_sub(counters->unsent.exchange(0));
   const unsigned attempt = ++client->attempt;
   const auto delay = backoff(client->reconnect, attempt);
   // Armed before the events: close() in a handler finds the wait to end.

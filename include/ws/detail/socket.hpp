@@ -150,8 +150,10 @@ public:
   /// The OpenSSL connection, or nullptr for plain TCP.
   SSL *native_tls() { return tls_ ? tls_->native_handle() : nullptr; }
 #endif
-  /// Why the TLS handshake failed, as OpenSSL said it ("" if it did not).
+  /// Why the TLS handshake failed, as OpenSSL said it ("" if it did not),
+  /// and its error code.
   const std::string &tls_error() const { return tls_error_; }
+  const asio::error_code &tls_ec() const { return tls_ec_; }
 
   /// A client's tunnel through its proxy (set before connecting).
   void set_tunnel(Tunnel t) {
@@ -352,6 +354,7 @@ protected:
                               // websocketpp's own policy drops OpenSSL's
                               // reason; keep it.
                               if (ec) {
+                                self->tls_ec_ = ec;
                                 self->tls_error_ = ec.message();
                                 // The peer hung up mid-handshake: for a client,
                                 // usually a ws:// server that read our hello as
@@ -508,6 +511,7 @@ private:
   wsp::connection_hdl hdl_;
   wsp::lib::error_code ec_;
   std::string tls_error_;
+  asio::error_code tls_ec_;
   std::unique_ptr<Tunnel> tunnel_;
   bool tunnel_asked_ = false;
   std::unique_ptr<asio::steady_timer> linger_timer_;

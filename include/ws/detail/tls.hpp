@@ -181,6 +181,27 @@ inline std::string tls_failure(SSL *ssl, const std::string &handshake_error) {
   return "TLS handshake failed: " + handshake_error;
 }
 
+/// Whether `ec` is a TLS alert in which the server refused our certificate,
+/// or the want of one: asking again will not change its mind. (In TLS 1.3
+/// the alert comes after our side of the handshake, on the first read.)
+inline bool refused_our_certificate(const asio::error_code &ec) {
+  if (!ec || ec.category() != asio::error::get_ssl_category())
+    return false;
+  switch (ERR_GET_REASON(static_cast<unsigned long>(ec.value()))) {
+  case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+  case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+  case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+  case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+  case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+  case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+  case SSL_R_TLSV1_ALERT_ACCESS_DENIED:
+  case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    return true;
+  default:
+    return false;
+  }
+}
+
 /// Turning certificate checks off is for tests; say so, once per process.
 inline void warn_unverified(const std::string &url) {
   static std::once_flag once;
