@@ -53,6 +53,7 @@ struct RepeatingServer {
   bool hold = false;
   int accepted = 0;
   std::vector<std::shared_ptr<asio::ip::tcp::socket>> peers;
+  std::shared_ptr<bool> alive = std::make_shared<bool>(true);
 
   explicit RepeatingServer(std::function<std::string(const std::string &)> r,
                            bool h = false)
@@ -60,14 +61,16 @@ struct RepeatingServer {
     accept();
   }
   ~RepeatingServer() {
+    *alive = false;
     asio::error_code ignored;
     acceptor.close(ignored);
     for (auto &p : peers)
       p->close(ignored);
   }
   void accept() {
-    acceptor.async_accept([this](asio::error_code ec, asio::ip::tcp::socket s) {
-      if (ec)
+    acceptor.async_accept([this, alive = alive](asio::error_code ec,
+                                                asio::ip::tcp::socket s) {
+      if (ec || !*alive)
         return; // closed: `this` may be gone
       ++accepted;
       auto peer = std::make_shared<asio::ip::tcp::socket>(std::move(s));
@@ -75,8 +78,10 @@ struct RepeatingServer {
       auto buf = std::make_shared<asio::streambuf>();
       asio::async_read_until(
           *peer, *buf, "\r\n\r\n",
-          [this, peer, buf](asio::error_code ec, std::size_t n) {
-            if (ec)
+          [this, alive = alive, peer, buf](asio::error_code ec, std::size_t n) {
+            // A request read in the loop turn that destroyed us still
+            // completes without an error.
+            if (ec || !*alive)
               return;
             const std::string request(asio::buffers_begin(buf->data()),
                                       asio::buffers_begin(buf->data()) + n);
