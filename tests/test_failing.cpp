@@ -153,6 +153,21 @@ void check(const Way &way, const Hold &hold, const Seen &seen,
   CHECK(*peer.ended() - due < prompt);
 }
 
+/// Runs every case at once, each done well before the 2 s hold ends, then
+/// checks them all (the checks say which is not).
+template <class Case> void run_and_check(const std::vector<Case> &cases) {
+  ws::runUntil(
+      [&] {
+        for (const auto &c : cases)
+          if (!c.seen->closed || (c.hold != 0ms && !c.peer->ended()))
+            return false;
+        return true;
+      },
+      10s);
+  for (const auto &c : cases)
+    check(c.way, c.hold, *c.seen, *c.peer);
+}
+
 } // namespace
 
 TEST_CASE("client: failing the connection closes TCP at once, whatever the "
@@ -180,18 +195,7 @@ TEST_CASE("client: failing the connection closes TCP at once, whatever the "
       c.seen->attach(*c.socket);
       cases.push_back(std::move(c));
     }
-  // Every case at once, each done well before the 2 s hold ends; the
-  // checks below say which is not.
-  ws::runUntil(
-      [&] {
-        for (const auto &c : cases)
-          if (!c.seen->closed || (c.hold != 0ms && !c.peer->ended()))
-            return false;
-        return true;
-      },
-      10s);
-  for (const auto &c : cases)
-    check(c.way, c.hold, *c.seen, *c.peer);
+  run_and_check(cases);
 }
 
 TEST_CASE("server: failing the connection closes TCP at once, whatever the "
@@ -229,16 +233,7 @@ TEST_CASE("server: failing the connection closes TCP at once, whatever the "
       by_port[peer->local_port()] = seen.get();
       cases.push_back({way, hold, std::move(peer), std::move(seen)});
     }
-  ws::runUntil(
-      [&] {
-        for (const auto &c : cases)
-          if (!c.seen->closed || (c.hold != 0ms && !c.peer->ended()))
-            return false;
-        return true;
-      },
-      10s);
-  for (const auto &c : cases)
-    check(c.way, c.hold, *c.seen, *c.peer);
+  run_and_check(cases);
 }
 
 TEST_CASE("failing the connection to a peer that does not read waits at most "
