@@ -7,6 +7,9 @@
 #endif
 
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <optional>
 #include <random>
 
 using test::wait_until;
@@ -47,7 +50,80 @@ void check_node_echo(test::Process &node) {
                      "ok close 4000 echoed"});
 }
 
+/// This process's resident memory now, in KiB.
+long resident_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
 } // namespace
+
+TEST_CASE("Node's ws sending as fast as it can to a server socket that reads "
+          "one message every 10 ms: TCP pushes back, our memory stays flat") {
+  ws::Server server;
+  std::atomic<int> next{0}, out_of_order{0};
+  std::atomic<bool> slow{true};
+  std::atomic<long> baseline{0}, most{0};
+  std::optional<ws::WebSocket> reader;
+  server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
+    reader = socket;
+    baseline = resident_kib();
+    socket.onmessage = [&](const ws::MessageEvent &e) {
+      const int n = std::stoi(e.data.substr(0, e.data.find(':')));
+      if (n != next++ || e.data.size() != 1024)
+        ++out_of_order;
+      if (!slow)
+        return;
+      reader->pause();
+      ws::setTimeout([&] { reader->resume(); }, 10);
+      most = std::max(most.load(), resident_kib());
+    };
+  };
+  server.listen(0, "127.0.0.1");
+  test::Process node({"/usr/bin/env", "node", node_script("flood.js"),
+                      test::local_url(server), "10"});
+  int sent = 0, read_slowly = 0;
+  long node_buffered = 0;
+  {
+    test::LoopThread loop;
+    const std::string buffered = node.read_line(30s);
+    INFO(buffered);
+    REQUIRE(buffered.rfind("buffered ", 0) == 0);
+    node_buffered = std::stol(buffered.substr(9));
+    const std::string line = node.read_line();
+    REQUIRE(line.rfind("sent ", 0) == 0);
+    sent = std::stoi(line.substr(5));
+    ws::post([&] {
+      read_slowly = next;
+      slow = false;
+      reader->resume();
+    });
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (next < sent && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms); // polls a counter the loop sets
+    ws::post([&] { server.close(); });
+    CHECK(node.read_line() == "close 1001");
+  }
+  CHECK(node.wait() == 0);
+  const long grew = most - baseline;
+  INFO("Node sent " << sent << " messages; we read " << read_slowly
+                    << " in the slow phase; Node's bufferedAmount reached "
+                    << node_buffered << " bytes; our RSS grew by " << grew
+                    << " KiB");
+  CHECK(next == sent);
+  CHECK(out_of_order == 0);
+  CHECK(read_slowly <= 1100); // one per 10 ms for 10 s, and no more
+  CHECK(read_slowly >= 500);
+  CHECK(node_buffered >= 4 << 20); // TCP pushed back: Node had to wait
+  CHECK(grew < 2048);
+  std::cout << "slow reader (event API, pause/resume): Node sent " << sent
+            << " KiB, its bufferedAmount reached " << node_buffered / 1024
+            << " KiB, our RSS grew " << grew << " KiB\n";
+}
 
 TEST_CASE("our client against Node's ws echo server") {
   test::Process node({"/usr/bin/env", "node", node_script("echo_server.js")});

@@ -22,6 +22,9 @@ namespace ws {
 namespace detail {
 class Core;
 class ServerCore;
+/// The socket's bufferedamountlow handler or listeners changed: it watches
+/// its bufferedAmount only while it has one.
+WS_DECL void watch_low(Core &core);
 } // namespace detail
 
 /// JS: socket.onopen and friends: an event handler attribute. Assign a
@@ -33,11 +36,13 @@ public:
   using Function = std::function<void(const E &)>;
   EventHandler &operator=(Function f) {
     *slot_ = std::move(f);
+    changed();
     return *this;
   }
   /// Copies the other socket's handler (not the slot).
   EventHandler &operator=(const EventHandler &other) {
     *slot_ = *other.slot_;
+    changed();
     return *this;
   }
   explicit operator bool() const { return static_cast<bool>(*slot_); }
@@ -50,7 +55,12 @@ private:
   friend class WebSocket;
   EventHandler() = default;
   EventHandler(const EventHandler &) = default;
-  Function *slot_ = nullptr; // in the socket's shared state
+  void changed() {
+    if (watcher_)
+      detail::watch_low(*watcher_);
+  }
+  Function *slot_ = nullptr;        // in the socket's shared state
+  detail::Core *watcher_ = nullptr; // onbufferedamountlow's socket
 };
 
 /// JS: WebSocket (https://websockets.spec.whatwg.org/#the-websocket-interface)
@@ -66,8 +76,10 @@ private:
 /// one at a time and never re-entrantly, as in JS, and never while a lock of
 /// ours is held: a handler may block, throw, drop its socket or wait for
 /// another thread. send(), close(), readyState(), bufferedAmount(), url(),
-/// protocol() and extensions(), the topic functions (subscribe() and the
-/// rest), and copying or destroying a handle, are safe from any thread. Assign
+/// protocol() and extensions(), pause(), resume() and isPaused(), the
+/// bufferedAmountLowThreshold functions, the topic functions (subscribe()
+/// and the rest), and copying or destroying a handle, are safe from any
+/// thread. Assign
 /// handlers and add listeners on the loop thread or before the loop runs.
 ///
 /// When the last handle to a client socket goes, an open socket is closed
@@ -120,6 +132,15 @@ public:
   /// ws only: with ClientOptions::reconnect, fired where close would be
   /// when the socket will connect again (see ReconnectOptions).
   EventHandler<ReconnectingEvent> onreconnecting;
+  /// RTCDataChannel: channel.onbufferedamountlow
+  /// (https://w3c.github.io/webrtc-pc/#dom-datachannel-bufferedamountlow).
+  /// Fired on the loop thread when bufferedAmount falls from above
+  /// bufferedAmountLowThreshold() to at or below it, as the network takes
+  /// the queued frames, while the socket is OPEN or CLOSING: a producer
+  /// writes until a high-water mark, then waits for this to write more.
+  /// Reconnecting forgets unsent bytes without firing it (open fires
+  /// again). A socket with no handler or listener for it pays nothing.
+  EventHandler<Event> onbufferedamountlow;
 
   /// Identifies a listener for removeEventListener: C++ callables cannot be
   /// compared as JS functions are.
@@ -132,7 +153,8 @@ public:
   /// the DOM. Besides the browser's four, as Node's ws: "ping" and "pong"
   /// (a MessageEvent whose data is the payload; pings are still answered)
   /// and, for a client, "upgrade" (an UpgradeEvent, before open); and
-  /// "reconnecting" (ClientOptions::reconnect).
+  /// "reconnecting" (ClientOptions::reconnect). As RTCDataChannel:
+  /// "bufferedamountlow" (an Event).
   template <class F>
   ListenerId addEventListener(const std::string &type, F &&listener);
   /// JS: socket.removeEventListener(type, listener)
@@ -193,6 +215,29 @@ public:
   /// yet written to the network. With reconnect, the current connection's:
   /// what never went out is forgotten when `reconnecting` fires.
   std::uint64_t bufferedAmount() const;
+  /// RTCDataChannel: channel.bufferedAmountLowThreshold (default 0).
+  std::uint64_t bufferedAmountLowThreshold() const;
+  /// RTCDataChannel: channel.bufferedAmountLowThreshold = n.
+  void setBufferedAmountLowThreshold(std::uint64_t n);
+
+  /// Node ws: socket.pause(). Stops reading from TCP, so the peer's
+  /// messages wait in the kernel and then in the peer (its bufferedAmount
+  /// grows as TCP's window closes), and our memory stays bounded. No
+  /// message event fires while paused: what was already read (at most one
+  /// read, 64 KiB of frames: the read in flight when the pause began still
+  /// completes) waits in the socket and fires first on resume(). Sending
+  /// goes on. The heartbeat (pingInterval) rests: a pong cannot be read.
+  /// close() reads what the closing handshake needs, so it cannot hang
+  /// (the messages that waited are dropped, as once CLOSING); a close from
+  /// the peer behind unread data is seen on resume(). Unlike Node's, it
+  /// also holds while CONNECTING (the handshake is read, nothing after it)
+  /// and across reconnects.
+  void pause();
+  /// Node ws: socket.resume(). Reading goes on where it stopped.
+  void resume();
+  /// Node ws: socket.isPaused.
+  bool isPaused() const;
+
   /// JS: socket.url, serialized ("" for a socket a server accepted).
   const std::string &url() const;
   /// JS: socket.protocol: the subprotocol the server chose, or "".

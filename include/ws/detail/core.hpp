@@ -16,6 +16,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -95,8 +96,8 @@ struct ClientState {
 /// frame may outlive the core, since websocketpp lets it go when it is done
 /// with it.
 struct Counters {
-  std::atomic<std::uint64_t> buffered{0}; // bytes, for bufferedAmount
-  std::atomic<std::uint64_t> pongs{0};    // pongs not yet written
+  Owed buffered{0}; // bytes, for bufferedAmount (and bufferedamountlow)
+  Owed pongs{0};    // pongs not yet written
   /// Bytes counted in `buffered` that will never be sent (sent once the
   /// connection was closing or gone): a reconnecting socket forgets them.
   std::atomic<std::uint64_t> unsent{0};
@@ -150,6 +151,9 @@ public:
   /// What this connection's messages are compressed with (see
   /// no_context_bit): 0 when permessage-deflate was not agreed.
   std::atomic<int> deflate_mode{0};
+  /// pause(): the user's wish, from any thread; the loop holds the reads
+  /// of an open connection to match (hold_reads).
+  std::atomic<bool> paused{false};
 
   // The handlers and listeners: loop thread (or before the loop sees them).
   std::function<void(const Event &)> onopen;
@@ -157,6 +161,7 @@ public:
   std::function<void(const ErrorEvent &)> onerror;
   std::function<void(const CloseEvent &)> onclose;
   std::function<void(const ReconnectingEvent &)> onreconnecting;
+  std::function<void(const Event &)> onbufferedamountlow;
   std::vector<Listener> listeners;
   std::uint64_t next_listener = 1;
 
@@ -172,6 +177,11 @@ public:
   bool pong_owed = false; // a ping waits for its pong (see answer_ping)
   std::string owed_pong;  // the newest such ping's payload
   std::unique_ptr<asio::steady_timer> heartbeat;
+  /// Messages read but not yet dispatched, because the socket is paused
+  /// (at most one read's worth): they fire on resume(), and then the
+  /// connection's end, if it came behind them (held_end).
+  std::deque<MessagePtr> held;
+  void (Core::*held_end)() = nullptr;
   /// With context takeover, this connection's compressor: each message is
   /// compressed here, on the loop, in the order they are queued.
   std::unique_ptr<Deflater> deflater;
@@ -198,10 +208,16 @@ public:
   void send_in_order(int opcode, std::string data);
   void agree_deflate();
   void request_close(std::uint16_t code, std::string reason);
+  void set_paused(bool pause);
 
   // The connection's life, on the loop thread.
   void start_client();
   void attach(const ConnectionPtr &c);
+  void hold_reads();
+  void read_for_close();
+  void deliver_held();
+  void deliver(const MessagePtr &msg);
+  void fire_low();
   void start_heartbeat();
   void beat();
   bool answer_ping(const std::string &payload);

@@ -25,7 +25,9 @@ constexpr std::uint64_t max_queued_pongs = 16;
 
 inline Core::~Core() {
   // The connection outlives us (its socket was let go while it closes):
-  // its handlers must not find us.
+  // its handlers must not find us, nor its frames our event.
+  counters->buffered.watched = false;
+  counters->buffered.on_low = nullptr;
   if (con)
     con->core = nullptr;
 }
@@ -59,7 +61,104 @@ inline void Core::drop_handlers() {
   onerror = nullptr;
   onclose = nullptr;
   onreconnecting = nullptr;
+  onbufferedamountlow = nullptr;
   listeners.clear();
+  watch_low(*this);
+}
+
+/// Arms the bufferedamountlow check while someone listens for it. On the
+/// loop thread, as handlers are assigned (or before the loop runs).
+WS_DECL void watch_low(Core &core) {
+  Owed &owed = core.counters->buffered;
+  const bool wanted = static_cast<bool>(core.onbufferedamountlow) ||
+                      core.listening("bufferedamountlow");
+  if (wanted == owed.watched.load())
+    return;
+  if (wanted) {
+    // Posted, as RTCDataChannel queues a task: a frame is let go inside
+    // websocketpp's write handler, where a send() must not run.
+    owed.on_low = [weak = core.weak_from_this()] {
+      asio::post(loop().ctx, [weak] {
+        if (auto c = weak.lock())
+          c->fire_low();
+      });
+    };
+  } else {
+    owed.on_low = nullptr;
+  }
+  owed.watched = wanted;
+}
+
+inline void Core::fire_low() {
+  const unsigned short s = ready_state.load();
+  if (finished || s == WebSocket::CONNECTING || s == WebSocket::CLOSED)
+    return;
+  Event e;
+  e.type = "bufferedamountlow";
+  fire(e, &Core::onbufferedamountlow);
+}
+
+/// pause() and resume(), from any thread: the loop makes the connection's
+/// reads match.
+inline void Core::set_paused(bool pause) {
+  paused = pause;
+  on_loop([core = shared_from_this()] { core->hold_reads(); });
+}
+
+/// An open connection reads while not paused. Once closing it reads
+/// regardless (read_for_close), and a connection still opening is held
+/// when it opens.
+inline void Core::hold_reads() {
+  if (!con || ready_state.load() != WebSocket::OPEN)
+    return;
+  if (paused.load()) {
+    con->hold_reads(true);
+    return;
+  }
+  // The pong to a ping sent before the pause may wait unread behind what
+  // the peer sent: the heartbeat starts over.
+  awaiting_pong = false;
+  if (held.empty() && !held_end)
+    con->hold_reads(false);
+  else // as a task of its own: resume() may run inside a handler
+    asio::post(loop().ctx, [core = shared_from_this()] {
+      if (!core->finished)
+        core->deliver_held();
+    });
+}
+
+/// After resume(): the messages that waited fire, in order, unless the
+/// socket is paused again or stops being OPEN meanwhile; then reading goes
+/// on, or the close that came behind them fires.
+inline void Core::deliver_held() {
+  while (!held.empty() && !paused.load() &&
+         ready_state.load() == WebSocket::OPEN) {
+    MessagePtr msg = std::move(held.front());
+    held.pop_front();
+    deliver(msg);
+    if (finished)
+      return; // a handler's close() ended it (see read_for_close)
+  }
+  if (!held.empty() && ready_state.load() == WebSocket::OPEN)
+    return; // paused again
+  held.clear();
+  if (auto end = std::exchange(held_end, nullptr))
+    (this->*end)();
+  else if (con && ready_state.load() == WebSocket::OPEN && !paused.load())
+    con->hold_reads(false);
+}
+
+/// The closing handshake needs the peer's close frame, wherever it is
+/// behind what the peer sent: a paused socket reads again, so that close()
+/// cannot hang. The messages that waited are dropped, as WHATWG drops a
+/// message whose task runs once the socket is CLOSING; a close that came
+/// behind them has nothing left to wait for.
+inline void Core::read_for_close() {
+  held.clear();
+  if (auto end = std::exchange(held_end, nullptr))
+    (this->*end)();
+  else if (con)
+    con->hold_reads(false);
 }
 
 inline void Core::send(int opcode, const char *data, std::size_t size,
@@ -294,6 +393,12 @@ inline void Core::beat() {
   // Once closing, closeTimeout bounds the wait instead.
   if (finished || !con || ready_state.load() != WebSocket::OPEN)
     return;
+  // Paused, a pong could not be read: the heartbeat rests.
+  if (paused.load()) {
+    awaiting_pong = false;
+    start_heartbeat();
+    return;
+  }
   if (awaiting_pong) {
     failing = true;
     fail_message = "No pong came back within " +
@@ -479,6 +584,8 @@ inline void Core::handle_open() {
   if (ready_state.compare_exchange_strong(expected, WebSocket::OPEN)) {
     client->opened = true;
     client->open_since = std::chrono::steady_clock::now();
+    // Paused while connecting: no frame is read after the handshake.
+    hold_reads();
     start_heartbeat();
     Event e;
     e.type = "open";
@@ -498,6 +605,20 @@ inline void Core::handle_message(const MessagePtr &msg) {
   }
   if (msg->get_compressed() && con->deflate)
     con->deflate->message_done();
+  // Paused (maybe just now, on another thread), or behind messages that
+  // wait: it waits too, and so does reading.
+  if (paused.load() || !held.empty()) {
+    held.push_back(msg);
+    con->hold_reads(true);
+    return;
+  }
+  deliver(msg);
+}
+
+/// "A WebSocket message has been received" (WHATWG), its task: the message
+/// event.
+inline void Core::deliver(const MessagePtr &msg) {
+  const bool binary = msg->get_opcode() == websocketpp::frame::opcode::binary;
   MessageEvent e;
   e.type = "message";
   e.data = std::move(msg->get_raw_payload());
@@ -510,6 +631,12 @@ inline void Core::handle_message(const MessagePtr &msg) {
 inline void Core::handle_close() {
   if (finished)
     return;
+  // The connection ended behind messages that wait for resume(): its close
+  // fires after them.
+  if (!held.empty()) {
+    held_end = &Core::handle_close;
+    return;
+  }
   if (failing) { // we failed it: subprotocol, UTF-8, heartbeat
     finish(fail_message, CloseCode::abnormalClosure, "", false);
     return;
@@ -590,6 +717,7 @@ inline void Core::fail_connection(const std::string &message,
                                   close_status::value code) {
   failing = true;
   fail_message = message;
+  read_for_close();
   if (code == close_status::blank) {
     // Not from inside websocketpp's own open handler: it goes on reading.
     asio::post(loop().ctx,
@@ -606,6 +734,9 @@ inline void Core::begin_close(std::uint16_t code, const std::string &reason) {
   we_closed = true;
   if (!con)
     return;
+  read_for_close();
+  if (!con)
+    return; // the close that waited behind held messages has fired
   // Fails only if a close is already under way; its close event will come.
   websocketpp::lib::error_code ignored;
   con->close(code ? code : close_status::blank, reason, ignored);

@@ -3,10 +3,12 @@
 #pragma once
 
 #include "config.hpp"
+#include "loop.hpp"
 
 #include <atomic>
 #include <cstddef>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string_view>
@@ -51,10 +53,34 @@ inline bool utf8_ends_complete(const std::string &s) {
   return back == need;
 }
 
-/// The bytes a queued message still owes the network, shared by a socket and
-/// every message it has queued: each message gives its bytes back when
-/// websocketpp has written it and lets it go.
-using BufferedCounter = std::shared_ptr<std::atomic<std::uint64_t>>;
+/// What a socket's queued frames still owe the network (bytes for
+/// bufferedAmount, or pongs), shared by the socket and every frame it has
+/// queued: each frame gives its units back when websocketpp has written it
+/// and lets it go.
+struct Owed : std::atomic<std::uint64_t> {
+  using std::atomic<std::uint64_t>::atomic;
+
+  /// RTCDataChannel's bufferedAmountLowThreshold.
+  std::atomic<std::uint64_t> low_threshold{0};
+  /// Set only while the socket has a bufferedamountlow handler or listener,
+  /// so a socket without one pays a relaxed load per frame and no more.
+  std::atomic<bool> watched{false};
+  /// Called, on the loop thread, when what is owed falls from above
+  /// low_threshold to at or below it (loop thread only, like its setter).
+  std::function<void()> on_low;
+
+  void give_back(std::uint64_t n) {
+    const std::uint64_t before = fetch_sub(n);
+    if (!watched.load(std::memory_order_relaxed))
+      return;
+    const std::uint64_t low = low_threshold.load();
+    // Written frames are let go on the loop thread; one dropped elsewhere
+    // (a send posted to a loop that never ran it) was never written.
+    if (before > low && before - n <= low && on_low && on_loop_thread())
+      on_low();
+  }
+};
+using BufferedCounter = std::shared_ptr<Owed>;
 
 /// Builds one complete, prepared data frame (RFC 6455 section 5.2). A client
 /// masks with a fresh key from the OS's random source (section 5.3: "MUST be
@@ -94,7 +120,7 @@ inline MessagePtr make_frame(websocketpp::frame::opcode::value op,
            std::uint64_t n)
         : message(Message::con_msg_man_ptr(), o, 0), counter(std::move(c)),
           units(n) {}
-    ~Framed() { counter->fetch_sub(units); }
+    ~Framed() { counter->give_back(units); }
   };
   counter->fetch_add(units);
   auto framed = std::make_shared<Framed>(op, std::move(counter), units);
@@ -193,14 +219,14 @@ template <class T> struct FrameAllocator {
 /// this socket's bytes back to bufferedAmount. `buffered` outlives the hold:
 /// the connection that queues it keeps the counters (ConnectionBase).
 inline MessagePtr share_frame(SharedFrame &shared, std::size_t size,
-                              std::atomic<std::uint64_t> &buffered) {
+                              Owed &buffered) {
   struct Hold {
-    std::atomic<std::uint64_t> *buffered;
+    Owed *buffered;
     std::size_t size;
-    Hold(std::atomic<std::uint64_t> &b, std::size_t n) : buffered(&b), size(n) {
+    Hold(Owed &b, std::size_t n) : buffered(&b), size(n) {
       buffered->fetch_add(size);
     }
-    ~Hold() { buffered->fetch_sub(size); }
+    ~Hold() { buffered->give_back(size); }
   };
   auto hold =
       std::allocate_shared<Hold>(FrameAllocator<Hold>(shared), buffered, size);

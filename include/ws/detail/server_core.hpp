@@ -376,8 +376,7 @@ public:
   void deliver(int opcode, const char *data, std::size_t size, bool compress,
                std::unique_ptr<std::string> topic, std::weak_ptr<Core> except,
                bool from_bus) {
-    static const BufferedCounter uncounted =
-        std::make_shared<std::atomic<std::uint64_t>>(0);
+    static const BufferedCounter uncounted = std::make_shared<Owed>(0);
     const auto op = static_cast<websocketpp::frame::opcode::value>(opcode);
     auto frame = make_frame(op, data, size, false, uncounted, 0);
     const bool wanted = compress;

@@ -26,6 +26,7 @@
 #include <sstream>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 namespace ws::detail::dual_socket {
 
@@ -56,6 +57,48 @@ public:
 
   template <class Buffers, class Handler>
   void async_read_some(const Buffers &buffers, Handler &&handler) {
+    if (held) {
+      // ws::WebSocket::pause(): the read waits, so the kernel's receive
+      // buffer fills and TCP's window closes on the peer.
+      waiting = std::make_unique<Waiting<Buffers, std::decay_t<Handler>>>(
+          this, buffers, std::forward<Handler>(handler));
+      return;
+    }
+    start_read(buffers, std::forward<Handler>(handler));
+  }
+
+  /// Holds websocketpp's reads (true) or lets them go on (false): a read
+  /// asked for while held is issued when the hold ends. websocketpp's own
+  /// pause_reading() is not used: resumed before its pending read has
+  /// completed, it issues a second read into the same buffer.
+  void hold_reads(bool hold) {
+    held = hold;
+    if (!hold && waiting)
+      std::exchange(waiting, nullptr)->start();
+  }
+  /// The connection is ending: a read that waits is dropped with it (it
+  /// holds websocketpp's connection, which holds this stream).
+  void drop_waiting_read() { waiting.reset(); }
+
+private:
+  struct Waited {
+    virtual ~Waited() = default;
+    virtual void start() = 0;
+  };
+  template <class Buffers, class Handler> struct Waiting : Waited {
+    Stream *stream;
+    Buffers buffers;
+    Handler handler;
+    template <class H>
+    Waiting(Stream *s, const Buffers &b, H &&h)
+        : stream(s), buffers(b), handler(std::forward<H>(h)) {}
+    void start() override { stream->start_read(buffers, std::move(handler)); }
+  };
+  bool held = false;
+  std::unique_ptr<Waited> waiting;
+
+  template <class Buffers, class Handler>
+  void start_read(const Buffers &buffers, Handler &&handler) {
 #if WS_TLS
     if (tls)
       return tls->async_read_some(buffers, std::forward<Handler>(handler));
@@ -77,6 +120,8 @@ public:
           h(ec, n);
         });
   }
+
+public:
   bool read_before = false;
 
   template <class Buffers, class Handler>
@@ -199,6 +244,9 @@ public:
     asio::error_code ignored;
     stream_.tcp->close(ignored);
   }
+
+  /// ws::WebSocket::pause() and resume(), once open (see Stream).
+  void hold_reads(bool hold) { stream_.hold_reads(hold); }
 
   std::string get_remote_endpoint(wsp::lib::error_code &ec) const {
     asio::error_code aec;
@@ -394,6 +442,7 @@ protected:
   /// connection is closed, not kept for the peer's answer). What is left,
   /// our close_notify or a lingering close, is bounded by linger_for.
   void async_shutdown(sock::shutdown_handler callback) {
+    stream_.drop_waiting_read();
 #if WS_TLS
     if (tls_) {
       // Send our close_notify without waiting for the peer's (RFC 8446

@@ -130,6 +130,8 @@ WS_DECL void WebSocket::bind_handlers() {
   onerror.slot_ = &core_->onerror;
   onclose.slot_ = &core_->onclose;
   onreconnecting.slot_ = &core_->onreconnecting;
+  onbufferedamountlow.slot_ = &core_->onbufferedamountlow;
+  onbufferedamountlow.watcher_ = core_.get();
 }
 
 WS_DECL WebSocket::ListenerId
@@ -146,6 +148,8 @@ WebSocket::add_listener(const std::string &type, const char *wanted,
     return 0; // DOM: a null listener is ignored
   auto &c = *core_;
   c.listeners.push_back({type, c.next_listener, std::move(fn)});
+  if (type == "bufferedamountlow")
+    detail::watch_low(c);
   return c.next_listener++;
 }
 
@@ -157,6 +161,8 @@ WS_DECL void WebSocket::removeEventListener(const std::string &type,
                            return x.id == id && x.type == type;
                          }),
           l.end());
+  if (type == "bufferedamountlow")
+    detail::watch_low(*core_);
 }
 
 WS_DECL void WebSocket::send(std::string_view text) {
@@ -259,6 +265,20 @@ WS_DECL unsigned short WebSocket::readyState() const {
 WS_DECL std::uint64_t WebSocket::bufferedAmount() const {
   return core_->counters->buffered.load();
 }
+
+WS_DECL std::uint64_t WebSocket::bufferedAmountLowThreshold() const {
+  return core_->counters->buffered.low_threshold.load();
+}
+
+WS_DECL void WebSocket::setBufferedAmountLowThreshold(std::uint64_t n) {
+  core_->counters->buffered.low_threshold.store(n);
+}
+
+WS_DECL void WebSocket::pause() { core_->set_paused(true); }
+
+WS_DECL void WebSocket::resume() { core_->set_paused(false); }
+
+WS_DECL bool WebSocket::isPaused() const { return core_->paused.load(); }
 
 WS_DECL const std::string &WebSocket::url() const {
   static const std::string none; // a socket a server accepted
