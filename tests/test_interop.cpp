@@ -62,8 +62,8 @@ long resident_kib() {
 
 } // namespace
 
-TEST_CASE("Node's ws sending as fast as it can to a server socket that reads "
-          "one message every 10 ms: TCP pushes back, our memory stays flat") {
+// Catch 2.13's console reporter aborts on some long names: keep them short.
+TEST_CASE("a paused server socket pushes back on Node's ws flooding it") {
   ws::Server server;
   std::atomic<int> next{0}, out_of_order{0};
   std::atomic<bool> slow{true};
@@ -117,7 +117,8 @@ TEST_CASE("Node's ws sending as fast as it can to a server socket that reads "
   CHECK(read_slowly <= 1100); // one per 10 ms for 10 s, and no more
   CHECK(read_slowly >= 500);
   CHECK(node_buffered >= 4 << 20); // TCP pushed back: Node had to wait
-  CHECK(grew < 2048);
+  if (!test::rss_means_nothing)
+    CHECK(grew < 2048);
   std::cout << "slow reader (event API, pause/resume): Node sent " << sent
             << " KiB, its bufferedAmount reached " << node_buffered / 1024
             << " KiB, our RSS grew " << grew << " KiB\n";

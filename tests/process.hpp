@@ -1,0 +1,148 @@
+// A child process with pipes: what the tests share that needs neither Asio
+// nor the engine, so a separately compiled test (test_stream) uses it too.
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include "catch.hpp"
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace test {
+
+using namespace std::chrono_literals;
+
+/// ASan keeps freed memory in quarantine (256 MiB by default), so a
+/// process's resident size under it says nothing about what the library
+/// holds: memory bounds are checked in the plain build.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool rss_means_nothing = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool rss_means_nothing = true;
+#else
+inline constexpr bool rss_means_nothing = false;
+#endif
+#else
+inline constexpr bool rss_means_nothing = false;
+#endif
+
+/// A child process with its stdin and stdout on pipes.
+class Process {
+public:
+  explicit Process(const std::vector<std::string> &argv) {
+    int in[2], out[2];
+    REQUIRE(pipe(in) == 0);
+    REQUIRE(pipe(out) == 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, in[0], 0);
+    posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    posix_spawn_file_actions_addclose(&actions, in[1]);
+    posix_spawn_file_actions_addclose(&actions, out[0]);
+    std::vector<char *> args;
+    for (const auto &a : argv)
+      args.push_back(const_cast<char *>(a.c_str()));
+    args.push_back(nullptr);
+    REQUIRE(posix_spawn(&pid_, args[0], &actions, nullptr, args.data(),
+                        environ) == 0);
+    posix_spawn_file_actions_destroy(&actions);
+    close(in[0]);
+    close(out[1]);
+    stdin_ = in[1];
+    stdout_ = out[0];
+    fcntl(stdin_, F_SETFD, FD_CLOEXEC);
+    fcntl(stdout_, F_SETFD, FD_CLOEXEC);
+  }
+  ~Process() {
+    close_stdin();
+    if (stdout_ >= 0)
+      close(stdout_);
+    if (pid_ > 0 && !exited_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+  void write_line(const std::string &line) {
+    std::string s = line + "\n";
+    REQUIRE(write(stdin_, s.data(), s.size()) == ssize_t(s.size()));
+  }
+  void close_stdin() {
+    if (stdin_ >= 0)
+      close(stdin_);
+    stdin_ = -1;
+  }
+  /// The next line of its stdout, waiting at most `timeout`.
+  std::string read_line(std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto nl = buffer_.find('\n');
+      if (nl != std::string::npos) {
+        std::string line = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return line;
+      }
+      REQUIRE(read_more(deadline)); // the end came before a whole line
+    }
+  }
+  /// The rest of its stdout, up to its end, waiting at most `timeout`.
+  std::string read_rest(std::chrono::milliseconds timeout = 10s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (read_more(deadline)) {
+    }
+    return std::exchange(buffer_, std::string());
+  }
+  /// Waits for more of its stdout and adds it to the buffer; false at the
+  /// end of its output. Past `deadline` the test fails.
+  bool read_more(std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      REQUIRE(left.count() > 0);
+      pollfd p{stdout_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
+        continue;
+      char buf[4096];
+      const ssize_t n = read(stdout_, buf, sizeof buf);
+      if (n <= 0)
+        return false;
+      buffer_.append(buf, static_cast<std::size_t>(n));
+      return true;
+    }
+  }
+  void signal(int sig) { kill(pid_, sig); }
+  pid_t pid() const { return pid_; }
+  /// Its exit status, waiting at most `timeout` (-1 if killed by a signal).
+  int wait(std::chrono::milliseconds timeout = 10s) {
+    // A pidfd becomes readable when the child exits: a real event to wait
+    // on, with the deadline as poll's timeout.
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid_, 0));
+    REQUIRE(pidfd >= 0);
+    pollfd p{pidfd, POLLIN, 0};
+    int ready = poll(&p, 1, static_cast<int>(timeout.count()));
+    close(pidfd);
+    REQUIRE(ready == 1); // else it did not exit in time
+    int status = 0;
+    REQUIRE(waitpid(pid_, &status, 0) == pid_);
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+private:
+  pid_t pid_ = -1;
+  int stdin_ = -1, stdout_ = -1;
+  bool exited_ = false;
+  std::string buffer_;
+};
+
+} // namespace test
