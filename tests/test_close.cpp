@@ -67,6 +67,10 @@ TEST_CASE("close() without a code sends no body: the peer reports 1005") {
   o.socket.close();
   wait_until([&] { return !o.echo.closes.empty(); });
   CHECK(o.echo.closes[0].code == 1005);
+  // The answer has no code either (websocketpp's own answers 1000).
+  wait_until([&] { return o.r.closed(); });
+  CHECK(o.r.closes[0].code == 1005);
+  CHECK(o.r.closes[0].wasClean);
 }
 
 TEST_CASE("close() refuses codes other than 1000 and 3000-4999") {

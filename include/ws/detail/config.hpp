@@ -401,11 +401,17 @@ transport::asio::endpoint<ws::detail::Config::transport_config>::async_connect(
 /// soon as the frame is out, in both roles; websocketpp's client would wait
 /// for the server to close it, up to closeTimeout, and then report what the
 /// peer sent as a clean close. A valid close frame is answered as before: a
-/// client leaves the end of TCP to the server (RFC 6455 7.1.1).
+/// client leaves the end of TCP to the server (RFC 6455 7.1.1), and a
+/// close frame with no code is answered with none, as Node's ws and
+/// Chromium answer it (websocketpp answers 1000): the side that closed
+/// with no code then reports 1005, as the WPT echo server makes it.
 template <>
 inline lib::error_code
 connection<ws::detail::Config>::send_close_ack(close::status::value code,
                                                std::string const &reason) {
+  if (code == close::status::blank &&
+      m_remote_close_code == close::status::no_status)
+    return send_close_frame(close::status::no_status, "", true, m_is_server);
   if (code == close::status::blank)
     return send_close_frame(code, reason, true, m_is_server);
   failed_with = code;
