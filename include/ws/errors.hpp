@@ -56,6 +56,15 @@ public:
       : DOMException("NotSupportedError", message) {}
 };
 
+/// Not a DOM exception: JS TypeError, thrown by the streams of
+/// <ws/stream.hpp> as the Streams standard throws it (a reader asked of a
+/// stream that already has one). `what()` reads "TypeError: message".
+class TypeError : public std::runtime_error {
+public:
+  explicit TypeError(const std::string &message)
+      : std::runtime_error("TypeError: " + message) {}
+};
+
 /// Not a DOM exception: Server::listen() could not bind (Node emits an
 /// 'error' event with EADDRINUSE there). `what()` names address and port.
 class ListenError : public std::runtime_error {

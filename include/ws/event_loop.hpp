@@ -76,6 +76,14 @@ void setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h);
 /// Work added to it keeps ws::run() running, as sockets do.
 asio::io_context &ioContext();
 
+namespace detail {
+/// ws::spawn's tasks (<ws/task.hpp>): while one lives, ws::run() keeps
+/// running. Loop thread, or before the loop runs.
+WS_DECL void hold_loop(bool hold);
+/// What leaves a spawned task goes where a handler's exception goes.
+WS_DECL void report_task_exception(std::exception_ptr e) noexcept;
+} // namespace detail
+
 } // namespace ws
 
 #ifndef WS_SEPARATE_COMPILATION

@@ -25,6 +25,12 @@ class ServerCore;
 /// The socket's bufferedamountlow handler or listeners changed: it watches
 /// its bufferedAmount only while it has one.
 WS_DECL void watch_low(Core &core);
+/// close()'s steps 1-2 (WebSocketError's too): throws InvalidAccessError
+/// for a code other than 1000 or 3000-4999, SyntaxError for a reason that
+/// is not UTF-8 or is over 123 bytes. `what` begins the message, e.g.
+/// "Failed to execute 'close' on 'WebSocket'".
+WS_DECL void check_close(std::uint16_t code, std::string_view reason,
+                         const char *what);
 } // namespace detail
 
 /// JS: socket.onopen and friends: an event handler attribute. Assign a

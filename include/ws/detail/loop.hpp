@@ -12,6 +12,7 @@
 #include <functional>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <thread>
 
 namespace ws::detail {
@@ -23,6 +24,11 @@ struct Loop {
   /// between two handlers there (a runUntil condition); none when no thread
   /// runs the loop.
   std::atomic<std::thread::id> runner{};
+  /// The spawned tasks alive (ws::spawn), and the work that keeps run()
+  /// running while there are any.
+  std::size_t task_holds = 0;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
+      task_guard;
   // Declared after ctx so it is destroyed first: it holds ctx's objects.
   std::unique_ptr<ClientEndpoint> client;
 };

@@ -66,4 +66,16 @@ setUncaughtExceptionHandler(std::function<void(std::exception_ptr)> h) {
   detail::loop().uncaught = std::move(h);
 }
 
+WS_DECL void detail::hold_loop(bool hold) {
+  auto &l = loop();
+  if (hold && l.task_holds++ == 0)
+    l.task_guard.emplace(l.ctx.get_executor());
+  else if (!hold && --l.task_holds == 0)
+    l.task_guard.reset();
+}
+
+WS_DECL void detail::report_task_exception(std::exception_ptr e) noexcept {
+  report_uncaught(std::move(e));
+}
+
 } // namespace ws

@@ -241,20 +241,25 @@ WS_DECL void WebSocket::publish(const std::string &topic, std::string_view data,
 
 WS_DECL void WebSocket::close() { core_->request_close(0, {}); }
 
-WS_DECL void WebSocket::close(std::uint16_t code, std::string_view reason) {
+WS_DECL void detail::check_close(std::uint16_t code, std::string_view reason,
+                                 const char *what) {
+  const std::string call = std::string(what) + ": ";
   // close() step 1: only 1000 and 3000-4999.
   if (code != 1000 && (code < 3000 || code > 4999))
-    throw InvalidAccessError(
-        "Failed to execute 'close' on 'WebSocket': The close code must be "
-        "either 1000, or between 3000 and 4999. " +
-        std::to_string(code) + " is neither.");
+    throw InvalidAccessError(call +
+                             "The close code must be either 1000, or between "
+                             "3000 and 4999. " +
+                             std::to_string(code) + " is neither.");
   // Step 2: the reason, as UTF-8, at most 123 bytes.
-  if (!detail::valid_utf8(reason))
-    throw SyntaxError("Failed to execute 'close' on 'WebSocket': The close "
-                      "reason is not valid UTF-8.");
+  if (!valid_utf8(reason))
+    throw SyntaxError(call + "The close reason is not valid UTF-8.");
   if (reason.size() > 123)
-    throw SyntaxError("Failed to execute 'close' on 'WebSocket': The close "
-                      "reason must not be greater than 123 UTF-8 bytes.");
+    throw SyntaxError(
+        call + "The close reason must not be greater than 123 UTF-8 bytes.");
+}
+
+WS_DECL void WebSocket::close(std::uint16_t code, std::string_view reason) {
+  detail::check_close(code, reason, "Failed to execute 'close' on 'WebSocket'");
   core_->request_close(code, std::string(reason));
 }
 
