@@ -318,7 +318,9 @@ TEST_CASE("stream: close with no code sends an empty close frame; a reason "
   Peer peer;
   const std::vector<std::pair<ws::WebSocketCloseInfo, std::uint16_t>> cases = {
       {{}, 1005}, {{.reason = ""}, 1005}, {{.reason = "non-empty"}, 1000}};
-  for (const auto &[info, expected] : cases) {
+  for (const auto &c : cases) { // (clang 14 cannot capture a binding)
+    const auto &info = c.first;
+    const auto expected = c.second;
     run_task([&]() -> ws::Task<> {
       ws::WebSocketStream wss(peer.url());
       co_await wss.opened();
