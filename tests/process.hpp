@@ -1,9 +1,16 @@
-// A child process with pipes: what the tests share that needs neither Asio
-// nor the engine, so a separately compiled test (test_stream) uses it too.
+// What the tests share that needs neither Asio nor the engine, so that a
+// separately compiled test (test_stream) uses it too: a child process with
+// pipes, the loop on a thread of its own, and this process's memory.
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <ws/event_loop.hpp>
+
 #include "catch.hpp"
+
+#include <atomic>
+#include <fstream>
+#include <thread>
 
 #include <chrono>
 #include <string>
@@ -36,6 +43,35 @@ inline constexpr bool rss_means_nothing = false;
 #else
 inline constexpr bool rss_means_nothing = false;
 #endif
+
+/// Runs the ws loop on a thread of its own while this thread drives a child
+/// process; objects on the loop are left alone until it has stopped.
+class LoopThread {
+public:
+  LoopThread()
+      : thread_([this] {
+          ws::runUntil([this] { return stop_.load(); },
+                       std::chrono::seconds(60));
+        }) {}
+  ~LoopThread() {
+    ws::post([this] { stop_ = true; });
+    thread_.join();
+  }
+
+private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+/// This process's resident memory now, in KiB.
+inline long resident_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
 
 /// A child process with its stdin and stdout on pipes.
 class Process {

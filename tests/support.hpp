@@ -316,23 +316,4 @@ inline std::string http_get(std::uint16_t port, const std::string &path,
   return response;
 }
 
-/// Runs the ws loop on a thread of its own while this thread drives a child
-/// process; objects on the loop are left alone until it has stopped.
-class LoopThread {
-public:
-  LoopThread()
-      : thread_([this] {
-          ws::runUntil([this] { return stop_.load(); },
-                       std::chrono::seconds(60));
-        }) {}
-  ~LoopThread() {
-    ws::post([this] { stop_ = true; });
-    thread_.join();
-  }
-
-private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-
 } // namespace test

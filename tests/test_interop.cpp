@@ -50,16 +50,6 @@ void check_node_echo(test::Process &node) {
                      "ok close 4000 echoed"});
 }
 
-/// This process's resident memory now, in KiB.
-long resident_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stol(line.substr(6));
-  return -1;
-}
-
 } // namespace
 
 // Catch 2.13's console reporter aborts on some long names: keep them short.
@@ -71,7 +61,7 @@ TEST_CASE("a paused server socket pushes back on Node's ws flooding it") {
   std::optional<ws::WebSocket> reader;
   server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
     reader = socket;
-    baseline = resident_kib();
+    baseline = test::resident_kib();
     socket.onmessage = [&](const ws::MessageEvent &e) {
       const int n = std::stoi(e.data.substr(0, e.data.find(':')));
       if (n != next++ || e.data.size() != 1024)
@@ -80,7 +70,7 @@ TEST_CASE("a paused server socket pushes back on Node's ws flooding it") {
         return;
       reader->pause();
       ws::setTimeout([&] { reader->resume(); }, 10);
-      most = std::max(most.load(), resident_kib());
+      most = std::max(most.load(), test::resident_kib());
     };
   };
   server.listen(0, "127.0.0.1");

@@ -132,15 +132,6 @@ int number_of(const std::string &m) {
   return std::stoi(m.substr(0, m.find(':')));
 }
 
-long resident_kib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stol(line.substr(6));
-  return -1;
-}
-
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -771,24 +762,6 @@ TEST_CASE("stream: the last handle going closes the connection with no "
 
 // --- with a peer we did not write ---
 
-namespace {
-/// The loop on a thread of its own, while the test reads Node's output.
-class LoopThread {
-public:
-  LoopThread()
-      : thread_(
-            [this] { ws::runUntil([this] { return stop_.load(); }, 60s); }) {}
-  ~LoopThread() {
-    ws::post([this] { stop_ = true; });
-    thread_.join();
-  }
-
-private:
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
-} // namespace
-
 TEST_CASE("stream: a reader that reads every 10 ms pushes back on Node's ws",
           "[node]") {
   // Node's ws sends 1 KiB messages as fast as it can for 10 s (flood.js);
@@ -799,7 +772,7 @@ TEST_CASE("stream: a reader that reads every 10 ms pushes back on Node's ws",
   std::atomic<long> baseline{0}, most{0};
   bool ended = false;
   server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
-    baseline = resident_kib();
+    baseline = test::resident_kib();
     ws::spawn([](ws::WebSocket s, std::atomic<bool> &slow,
                  std::atomic<int> &next, std::atomic<int> &out_of_order,
                  std::atomic<long> &most, bool &ended) -> ws::Task<> {
@@ -813,7 +786,7 @@ TEST_CASE("stream: a reader that reads every 10 ms pushes back on Node's ws",
         if (number_of(value.data) != next++ || value.data.size() != 1024)
           ++out_of_order;
         if (slow) {
-          most = std::max(most.load(), resident_kib());
+          most = std::max(most.load(), test::resident_kib());
           co_await ws::delay(10ms);
         }
       }
@@ -829,7 +802,7 @@ TEST_CASE("stream: a reader that reads every 10 ms pushes back on Node's ws",
   int sent = 0;
   long node_buffered = 0;
   {
-    LoopThread loop;
+    test::LoopThread loop;
     const std::string buffered = node.read_line(30s);
     INFO(buffered);
     REQUIRE(buffered.rfind("buffered ", 0) == 0);
