@@ -5,7 +5,9 @@
 // tests/interop/run.sh, which installs it). SPDX-License-Identifier: MIT
 #include "support.hpp"
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 
 using namespace std::chrono_literals;
 
@@ -221,4 +223,86 @@ TEST_CASE("every JavaScript block of the READMEs runs and does its job") {
       CHECK(node->read_line() == "Hello, server!");
     }
   }
+}
+
+namespace {
+
+/// `lines` as a JSON array of strings (what browser.js prints for one).
+std::string json_strings(const std::vector<std::string> &lines) {
+  std::string json = "[";
+  for (const auto &line : lines) {
+    json += json.size() > 1 ? ",\"" : "\"";
+    for (char c : line)
+      json += c == '"' || c == '\\' ? std::string("\\") + c : std::string(1, c);
+    json += "\"";
+  }
+  return json + "]";
+}
+
+/// What examples/js/stream_client.js logs and resolves to, run in Chromium
+/// on a page of the server's origin: chat(url, lines) with console.log and
+/// console.error collected, then "exit STATUS".
+std::string stream_twin_in_chromium(const std::string &page,
+                                    const std::string &url,
+                                    const std::vector<std::string> &lines) {
+  std::ifstream file(js("stream_client.js"));
+  std::stringstream twin;
+  twin << file.rdbuf();
+  const std::string expression =
+      "(async () => { const out = [];\n"
+      "console.log = console.error = (s) => out.push(String(s));\n" +
+      twin.str() + "\nconst status = await chat(\"" + url + "\", " +
+      json_strings(lines) + ");\nreturn [...out, \"exit \" + status]; })()";
+  test::Process browser({"/usr/bin/env", "node",
+                         test::env("INTEROP_DIR") + "/browser.js", "eval", page,
+                         expression});
+  const std::string result = browser.read_line(60s);
+  CHECK(browser.wait(30s) == 0);
+  return result;
+}
+
+} // namespace
+
+TEST_CASE("stream_client and its JS twin in Chromium say the same through "
+          "both servers") {
+  const std::vector<std::string> lines = {"hello from a stream", "bye"};
+  for (const std::string server_kind : {"C++", "JS"}) {
+    INFO(server_kind << " server");
+    auto server = start_server(server_kind);
+    const std::string port = test::port_in(server->read_line());
+    const std::string url = "ws://127.0.0.1:" + port + "/";
+    std::vector<std::string> argv = {test::env("STREAM_CLIENT"), url};
+    argv.insert(argv.end(), lines.begin(), lines.end());
+    test::Process cpp(argv);
+    const std::string said = cpp.read_rest();
+    CHECK(cpp.wait() == 0);
+    CHECK(said == "Welcome to the chat room.\nhello from a stream\nbye\n"
+                  "closed 1000 done\n");
+    // The page: the server's 404, of its origin, with no chat of its own.
+    CHECK(stream_twin_in_chromium("http://127.0.0.1:" + port + "/nope", url,
+                                  lines) ==
+          json_strings({"Welcome to the chat room.", "hello from a stream",
+                        "bye", "closed 1000 done", "exit 0"}));
+    server->signal(SIGTERM);
+    CHECK(server->wait() == 0);
+  }
+  // No server there: both report the failure and give 1.
+  const std::string nobody = "ws://127.0.0.1:" + test::free_port() + "/";
+  test::Process cpp({test::env("STREAM_CLIENT"), nobody, "anyone?"});
+  CHECK(cpp.read_rest().empty());
+  CHECK(cpp.wait() == 1);
+  ws::Server page_server;
+  page_server.onrequest = [](const ws::Request &, ws::Response &res) {
+    res.body = "<!DOCTYPE html>";
+  };
+  page_server.listen(0, "127.0.0.1");
+  test::LoopThread loop;
+  const std::string result = stream_twin_in_chromium(
+      "http://127.0.0.1:" + std::to_string(page_server.port()) + "/", nobody,
+      {"anyone?"});
+  INFO(result);
+  const std::string end = ",\"exit 1\"]";
+  CHECK(result.rfind("[\"stream_client: ", 0) == 0);
+  CHECK(result.size() > end.size());
+  CHECK(result.substr(result.size() - end.size()) == end);
 }
