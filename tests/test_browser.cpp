@@ -8,6 +8,8 @@
 #endif
 
 #include <cstdlib>
+#include <functional>
+#include <optional>
 
 namespace {
 
@@ -225,3 +227,129 @@ TEST_CASE("Chromium loads the chat page over https and chats over wss") {
   CHECK(server.wait() == 0);
 }
 #endif
+
+TEST_CASE("Chromium's WebSocketStream and our server push back both ways") {
+  // The page asks for 512 x 64 KiB (32 MiB) and reads none of it for 2 s,
+  // then all of it; then it writes as many while our socket is paused, and
+  // after 2 s has the socket resumed (GET /resume). With backpressure, our
+  // producer (send while bufferedAmount is under 2 MiB, go on at
+  // bufferedamountlow) stalls while the page does not read, and the page's
+  // writes stall while we do not. Measured here: our producer stopped at 64
+  // to 96 of the 512 (4-6 MiB in the kernels' buffers), the page's writes at
+  // 61 (Chromium 156).
+  constexpr int count = 512;
+  constexpr std::size_t size = 65536;
+  ws::Server server;
+  std::optional<ws::WebSocket> peer;
+  int queued = 0, queued_at_reading = -1, received = 0;
+  std::uint64_t buffered_at_reading = 0;
+  bool in_order = true;
+  const auto numbered = [](int i, std::size_t n) {
+    ws::Binary b(n);
+    for (int k = 0; k < 4; ++k)
+      b[std::size_t(k)] = std::uint8_t(std::uint32_t(i) >> (24 - 8 * k));
+    return b;
+  };
+  const std::function<void()> produce = [&] {
+    while (queued < count && peer->bufferedAmount() < 2u << 20)
+      peer->send(numbered(queued++, size));
+  };
+  server.onrequest = [&](const ws::Request &req, ws::Response &res) {
+    if (req.path == "/resume") {
+      peer->resume();
+      res.status = 204;
+      return;
+    }
+    res.setHeader("Content-Type", "text/html");
+    res.body = R"(<!DOCTYPE html><script>
+const count = 512, size = 65536;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const numbered = (i) => {
+  const bytes = new Uint8Array(size);
+  new DataView(bytes.buffer).setUint32(0, i);
+  return bytes;
+};
+window.result = (async () => {
+  const wss = new WebSocketStream("ws://" + location.host + "/");
+  const { readable, writable } = await wss.opened;
+  const reader = readable.getReader();
+  const writer = writable.getWriter();
+  await writer.write("flood");
+  await sleep(2000); // a reader that is busy elsewhere
+  await writer.write("reading");
+  let inOrder = true;
+  for (let i = 0; i < count; ++i) {
+    const { value, done } = await reader.read();
+    if (done) return "closed while reading";
+    // An ArrayBuffer in Chromium 156; a Uint8Array in today's spec draft.
+    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value) : value;
+    const view = new DataView(bytes.buffer, bytes.byteOffset);
+    inOrder &&= bytes.length === size && view.getUint32(0) === i;
+  }
+  await writer.write("pause");
+  let written = 0;
+  const writes = [];
+  for (let i = 0; i < count; ++i)
+    writes.push(writer.write(numbered(i)).then(() => ++written));
+  await sleep(2000);
+  const writtenWhilePaused = written;
+  await fetch("/resume");
+  await Promise.all(writes);
+  await writer.write("count");
+  const { value } = await reader.read();
+  wss.close({ closeCode: 1000, reason: "done" });
+  const { closeCode } = await wss.closed;
+  return { inOrder, writtenWhilePaused, written, server: value, closeCode };
+})();
+</script>)";
+  };
+  server.onconnection = [&](ws::WebSocket &socket, const ws::Request &) {
+    peer = socket;
+    socket.setBufferedAmountLowThreshold(1u << 20);
+    socket.onbufferedamountlow = [&](const ws::Event &) { produce(); };
+    socket.onmessage = [&](const ws::MessageEvent &e) {
+      if (e.isBinary) {
+        const auto b = e.binary();
+        in_order =
+            in_order && b.size() == size && b == numbered(received, size);
+        ++received;
+      } else if (e.data == "flood") {
+        produce();
+      } else if (e.data == "reading") {
+        queued_at_reading = queued;
+        buffered_at_reading = peer->bufferedAmount();
+      } else if (e.data == "pause") {
+        peer->pause();
+      } else if (e.data == "count") {
+        peer->send(std::to_string(received) +
+                   (in_order ? " in order" : " out of order"));
+      }
+    };
+  };
+  server.listen(0, "127.0.0.1");
+  test::Process browser(
+      {"/usr/bin/env", "node", browser_js(), "eval",
+       "http://127.0.0.1:" + std::to_string(server.port()) + "/",
+       "window.result"});
+  std::string result;
+  {
+    test::LoopThread loop;
+    result = browser.read_line(std::chrono::seconds(60));
+    CHECK(browser.wait(std::chrono::seconds(30)) == 0);
+  }
+  INFO(result);
+  INFO("queued when the page began to read: "
+       << queued_at_reading << " of " << count << ", " << buffered_at_reading
+       << " bytes buffered");
+  // What the page saw: everything, in order, and writes that waited.
+  const std::string head = R"({"inOrder":true,"writtenWhilePaused":)";
+  REQUIRE(result.rfind(head, 0) == 0);
+  const int written_while_paused = std::stoi(result.substr(head.size()));
+  CHECK(written_while_paused < count / 2);
+  CHECK(result.substr(result.find(",\"written\":")) ==
+        R"(,"written":512,"server":"512 in order","closeCode":1000})");
+  // What we saw: a producer held back by a reader that did not read.
+  CHECK(queued_at_reading >= 0);
+  CHECK(queued_at_reading < count / 2);
+  CHECK(buffered_at_reading > 0);
+}
