@@ -224,6 +224,9 @@ TEST_CASE("an exception that leaves a spawned task goes to the uncaught "
 TEST_CASE("stream: a bad URL or protocol list throws SyntaxError") {
   CHECK_THROWS_AS(ws::WebSocketStream("invalid:"), ws::SyntaxError);
   CHECK_THROWS_AS(ws::WebSocketStream("ws://localhost/#frag"), ws::SyntaxError);
+  // Named for the constructor called, as Chromium names it.
+  CHECK_THROWS_WITH(ws::WebSocketStream("invalid:"),
+                    test::contains("Failed to construct 'WebSocketStream': "));
   CHECK_THROWS_AS(
       ws::WebSocketStream("ws://localhost/", {.protocols = {"a", "a"}}),
       ws::SyntaxError);

@@ -383,7 +383,18 @@ private:
     if (options.client.reconnect.enabled)
       throw NotSupportedError("WebSocketStream does not reconnect: its "
                               "streams end with the connection");
-    return WebSocket(url, options.protocols, options.client);
+    try {
+      return WebSocket(url, options.protocols, options.client);
+    } catch (const SyntaxError &e) {
+      // The same error, named for the constructor the program called, as
+      // Chromium names it.
+      const std::string ours = "Failed to construct 'WebSocket'";
+      std::string message = e.message();
+      if (message.rfind(ours, 0) == 0)
+        message.replace(0, ours.size(),
+                        "Failed to construct 'WebSocketStream'");
+      throw SyntaxError(message);
+    }
   }
   static WebSocket adoptable(WebSocket socket) {
     const auto s = socket.readyState();
