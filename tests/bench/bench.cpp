@@ -25,6 +25,11 @@
 //              the same number of sockets (topic_server, built beside this
 //              program, with and without --broadcast) and against Node's ws
 //              keeping rooms by hand (examples/js/chat_server.js)
+//   stream     WebSocketStream (stream_server, C++20): echo and 64 KiB echo
+//              through one coroutine per connection against echo_server;
+//              and slow readers (one message per 10 ms) flooded with 1 KiB
+//              text: the stream, pause()/resume(), no backpressure, and
+//              Node's ws both ways (tests/interop/slow_reader.js)
 //   deflate    permessage-deflate on in every server (baseline_server
 //              --deflate: websocketpp's own extension; Node with its
 //              defaults): echo and broadcast of chat-like text, bytes on the
@@ -233,6 +238,8 @@ struct Load {
   bool stamped = false;        // payloads "t<us>...": time each delivery
   bool deflate = false;        // offer permessage-deflate
   int rooms = 0;               // connection i asks for /?room=(i % rooms)
+  bool flood = false;          // send without end (the slow readers)
+  std::uint64_t flooded = 0;   // bytes the kernel took from a flood
   std::uint64_t received = 0;  // whole messages
   std::uint64_t wire = 0;      // their bytes, headers included
   std::vector<double> samples; // latencies, us
@@ -269,6 +276,9 @@ public:
     if (load_.counting && (load_.senders < 0 || index_ < load_.senders))
       send(load_.in_flight);
   }
+
+  /// Sends frames for as long as the connection takes them (load.flood).
+  void start_flood() { send(64); }
 
   /// Queues a frame of its own (the timed broadcast).
   void send_frame(const std::string &frame) {
@@ -368,6 +378,10 @@ private:
                           return;
                         check(ec, "write");
                         writing_ = false;
+                        if (load_.flood) {
+                          load_.flooded += out_.size();
+                          to_send_ += 64;
+                        }
                         send(0);
                       });
   }
@@ -495,6 +509,7 @@ struct Shape {
   bool idle = false;
   bool deflate = false; // offer permessage-deflate; send chat-like text
   int rooms = 0;        // in rooms (topics), with a sender in each
+  bool flood = false;   // one connection sends `size` B text without end
 };
 
 /// One run of one scenario against one server.
@@ -515,6 +530,24 @@ Figures run_once(Server &server, const Shape &s, double seconds) {
     load.io.run_for(std::chrono::milliseconds(500)); // the server settles
     Figures f;
     f.kib = double(server.rss_kib() - before) / s.conns;
+    close_all(load, all);
+    return f;
+  }
+  if (s.flood) {
+    // A slow reader flooded: what it holds (its RSS growth) and how much the
+    // kernel took from the sender (little, if TCP pushed back).
+    load.counting = false;
+    load.flood = true;
+    load.frame = client_frame(false, std::string(s.size, 'x'));
+    auto all = open_all<Stream>(load, server, 1);
+    load.io.run_for(std::chrono::milliseconds(200));
+    const long before = server.rss_kib();
+    all[0]->start_flood();
+    load.io.run_for(std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>(seconds)));
+    Figures f;
+    f.kib = double(server.rss_kib() - before);
+    f.wire = double(load.flooded) / (1 << 20);
     close_all(load, all);
     return f;
   }
@@ -733,7 +766,8 @@ int main(int argc, char **argv) {
       "CHAT_SERVER\n"
       "             [--node INTEROP_DIR --js EXAMPLES_JS_DIR] [--runs N]\n"
       "             [--seconds S] [--idle N] [--clients N] [--quick]\n"
-      "             [--no-scaling] [--no-tls] [--out DIR]\n";
+      "             [--no-scaling] [--no-tls] [--out DIR]\n"
+      "             [--stream STREAM_SERVER [--flood-seconds S]]\n";
   std::map<std::string, std::string> flag;
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -1125,6 +1159,70 @@ int main(int argc, char **argv) {
              " open (KiB)",
          idle, &Figures::kib, 1);
     std::system(("rm -rf " + std::string(dir)).c_str());
+  }
+
+  if (flag.count("stream") && (!flag.count("only") || want("stream"))) {
+    // WebSocketStream (C++20): one coroutine per connection reading and
+    // awaiting each write, against echo_server's onmessage. stream_server
+    // --events is the event API built as stream_server is (on g++ 12 both
+    // link ws-compiled): the stream's own cost is their ratio.
+    const std::string stream = flag["stream"];
+    const std::vector<Kind> echoes = {
+        {"ws echo_server", with({flag["echo"]}), {}, {}},
+        {"ws events, same build", with({stream}, {"--events"}), {}, {}},
+        {"ws WebSocketStream", with({stream}), {}, {}},
+        {"WebSocketStream pipelined", with({stream}, {"--pipelined"}), {}, {}},
+    };
+    out << "\nWebSocketStream (medians of " << o.runs
+        << " runs): echo through one coroutine per connection, each write "
+           "awaited (pipelined: writer.ready(), high-water mark 64), "
+           "against the event API:\n\n"
+        << header(echoes, "scenario");
+    auto e = measure(echoes, echo, o, pin);
+    out << row("echo 100 x 16 x 32 B: messages/s", e, &Figures::rate, 0)
+        << row("echo: server CPU per message (us)", e, &Figures::cpu_us, 2);
+    auto g = measure(echoes, large, o, pin);
+    out << row("echo 10 x 4 x 64 KiB: messages/s", g, &Figures::rate, 0)
+        << row("64 KiB: server CPU per message (us)", g, &Figures::cpu_us, 1);
+    std::cerr << "bench: stream echo done\n";
+
+    // The slow reader: one message every 10 ms, flooded with 1 KiB text.
+    const std::string ms = "10";
+    std::vector<Kind> slow = {
+        {"ws WebSocketStream", with({stream}, {"--slow", ms}), {}, {}},
+        {"ws pause()/resume()", with({stream}, {"--slow-events", ms}), {}, {}},
+        {"ws, no backpressure",
+         with({stream}, {"--slow-unpaused", ms}),
+         {},
+         {}},
+    };
+    if (kinds.back().name == "Node ws") {
+      const std::string js = flag["node"] + "/slow_reader.js";
+      slow.push_back(
+          {"Node ws pause()/resume()", {"node", js, ms}, {}, kinds.back().env});
+      slow.push_back({"Node ws, no backpressure",
+                      {"node", js, ms, "--unpaused"},
+                      {},
+                      kinds.back().env});
+    }
+    Options flood = o;
+    flood.runs = std::min(o.runs, 3);
+    flood.seconds = flag.count("flood-seconds")
+                        ? std::stod(flag["flood-seconds"])
+                        : std::max(o.seconds, 10.0);
+    if (o.seconds < 1) // the smoke run
+      flood.seconds = std::min(flood.seconds, 0.5);
+    Shape flooded{1, 0, false, 1024};
+    flooded.flood = true;
+    auto f = measure(slow, flooded, flood, pin);
+    out << "\nA slow reader (one message per " << ms << " ms) flooded with "
+        << "1 KiB text for " << flood.seconds << " s (medians of " << flood.runs
+        << " runs):\n\n"
+        << header(slow, "scenario")
+        << row("server RSS growth (KiB)", f, &Figures::kib, 0)
+        << row("taken by the kernel from the sender (MiB)", f, &Figures::wire,
+               1);
+    std::cerr << "bench: slow readers done\n";
   }
 
   std::cout << out.str();
