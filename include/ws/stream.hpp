@@ -249,8 +249,11 @@ public:
   /// JS: await writer.write(text): a text message (ws::SyntaxError if it
   /// is not UTF-8). It is sent at once; awaiting the result waits until it
   /// has gone to the operating system, so a loop that awaits each write
-  /// queues one message at most. Throws ws::InvalidStateError, where JS
-  /// rejects, once the connection is closing or closed.
+  /// queues one message at most (and makes a system call per message: for
+  /// throughput, co_await ready() and write without awaiting, as pipeTo()
+  /// does, with a writableHighWaterMark above 1). Throws
+  /// ws::InvalidStateError, where JS rejects, once the connection is
+  /// closing or closed.
   auto write(std::string_view text) { return send(text, false); }
   auto write(const char *text) { return send(text, false); }
   auto write(const std::string &text) { return send(text, false); }
