@@ -763,6 +763,36 @@ TEST_CASE("stream: the last handle going closes the connection with no "
   CHECK(code == 1005);
 }
 
+TEST_CASE("stream (server): a stream let go inside its own read, with "
+          "messages behind, closes and nothing runs after it") {
+  // The task reads one message and ends: its stream goes while the
+  // socket's message handler is still on the stack, with 99 messages read
+  // or on their way behind it. (Under ASan: nothing touches the state.)
+  ws::Server server;
+  std::string first;
+  server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
+    ws::spawn([](ws::WebSocket s, std::string &first) -> ws::Task<> {
+      ws::WebSocketStream wss(s);
+      auto info = co_await wss.opened();
+      auto reader = info.readable.getReader();
+      auto [value, done] = co_await reader.read();
+      first = value.data;
+    }(s, first));
+  };
+  server.listen(0, "127.0.0.1");
+  ws::WebSocket client("ws://127.0.0.1:" + std::to_string(server.port()));
+  std::optional<std::uint16_t> code;
+  client.onopen = [&](const ws::Event &) {
+    for (int i = 0; i < 100; ++i)
+      client.send("message " + std::to_string(i));
+  };
+  client.onclose = [&](const ws::CloseEvent &e) { code = e.code; };
+  REQUIRE(ws::runUntil([&] { return code.has_value(); }, 10s));
+  CHECK(first == "message 0");
+  CHECK(code == 1005);
+  server.close();
+}
+
 // --- with a peer we did not write ---
 
 TEST_CASE("stream: a reader that reads every 10 ms pushes back on Node's ws",

@@ -121,15 +121,15 @@ namespace detail {
 
 /// What a WebSocketStream and its streams, readers and writers share: the
 /// socket and the coroutines that wait on it. Loop thread only. The
-/// socket's handlers hold it weakly, so it goes, and the socket closes,
-/// when the last of them goes.
+/// socket's handlers do not own it, so it goes, and the socket closes,
+/// when the last of those goes.
 class StreamState {
 public:
   StreamState(WebSocket socket, const WebSocketStreamOptions &options);
   ~StreamState();
   StreamState(const StreamState &) = delete;
   StreamState &operator=(const StreamState &) = delete;
-  void listen(const std::shared_ptr<StreamState> &self);
+  void listen();
 
   WebSocket socket;
   const std::size_t readable_hwm, writable_hwm;
@@ -410,7 +410,7 @@ private:
   make(WebSocket socket, const WebSocketStreamOptions &options) {
     auto state =
         std::make_shared<detail::StreamState>(std::move(socket), options);
-    state->listen(state);
+    state->listen();
     return state;
   }
   std::shared_ptr<detail::StreamState> state_;
@@ -436,34 +436,30 @@ inline StreamState::StreamState(WebSocket s,
       writable_hwm(options.writableHighWaterMark) {}
 
 inline StreamState::~StreamState() {
+  socket.onopen = nullptr;
+  socket.onmessage = nullptr;
+  socket.onerror = nullptr;
+  socket.onclose = nullptr;
+  socket.onbufferedamountlow = nullptr;
   // WHATWG: a socket collected while open starts the closing handshake
   // with no code; one still connecting is abandoned.
   if (!ended)
     socket.close();
 }
 
-inline void StreamState::listen(const std::shared_ptr<StreamState> &self) {
-  std::weak_ptr<StreamState> weak = self;
-  socket.onopen = [weak](const Event &) {
-    if (auto s = weak.lock())
-      s->on_open();
+inline void StreamState::listen() {
+  // The handlers hold a plain pointer: small and trivially copyable, so the
+  // std::function the socket copies for each event needs no allocation,
+  // and no reference count changes per message. The state takes them off
+  // the socket when it goes (~StreamState); while a handler runs, what it
+  // resumes may let the state go, so none touches it after a resume.
+  socket.onopen = [s = this](const Event &) { s->on_open(); };
+  socket.onmessage = [s = this](const MessageEvent &e) { s->on_message(e); };
+  socket.onerror = [s = this](const ErrorEvent &e) {
+    s->error_message = e.message;
   };
-  socket.onmessage = [weak](const MessageEvent &e) {
-    if (auto s = weak.lock())
-      s->on_message(e);
-  };
-  socket.onerror = [weak](const ErrorEvent &e) {
-    if (auto s = weak.lock())
-      s->error_message = e.message;
-  };
-  socket.onclose = [weak](const CloseEvent &e) {
-    if (auto s = weak.lock())
-      s->on_close(e);
-  };
-  socket.onbufferedamountlow = [weak](const Event &) {
-    if (auto s = weak.lock())
-      s->progress();
-  };
+  socket.onclose = [s = this](const CloseEvent &e) { s->on_close(e); };
+  socket.onbufferedamountlow = [s = this](const Event &) { s->progress(); };
   if (socket.readyState() == WebSocket::OPEN)
     opened = true; // adopted open: no open event comes
 }
