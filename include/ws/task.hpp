@@ -92,9 +92,13 @@ public:
       handle_.destroy();
   }
 
+  // Left as written: clang-format 14 (Debian 12) and 19 (Debian 13) space a
+  // ref-qualifier before noexcept differently.
+  // clang-format off
   /// Starts the task and waits for it: its value, or what it threw.
-  auto operator co_await() &&noexcept { return Awaiter{handle_}; }
-  auto operator co_await() &noexcept { return Awaiter{handle_}; }
+  auto operator co_await() && noexcept { return Awaiter{handle_}; }
+  auto operator co_await() & noexcept { return Awaiter{handle_}; }
+  // clang-format on
 
 private:
   explicit Task(std::coroutine_handle<promise_type> h) noexcept : handle_(h) {}
