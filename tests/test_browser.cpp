@@ -229,9 +229,10 @@ TEST_CASE("Chromium loads the chat page over https and chats over wss") {
 #endif
 
 TEST_CASE("Chromium's WebSocketStream and our server push back both ways") {
-  // The page asks for 512 x 64 KiB (32 MiB) and reads none of it for 2 s,
-  // then all of it; then it writes as many while our socket is paused, and
-  // after 2 s has the socket resumed (GET /resume). With backpressure, our
+  // The page asks for 512 x 64 KiB (32 MiB) and reads none of it until our
+  // producer stops (GET /queued no longer moves), then all of it; then it
+  // writes as many while our socket is paused, and once its writes stop
+  // finishing has the socket resumed (GET /resume). With backpressure, our
   // producer (send while bufferedAmount is under 2 MiB, go on at
   // bufferedamountlow) stalls while the page does not read, and the page's
   // writes stall while we do not. Measured here: our producer stopped at 64
@@ -260,10 +261,26 @@ TEST_CASE("Chromium's WebSocketStream and our server push back both ways") {
       res.status = 204;
       return;
     }
+    if (req.path == "/queued") {
+      res.body = std::to_string(queued);
+      return;
+    }
     res.setHeader("Content-Type", "text/html");
     res.body = R"(<!DOCTYPE html><script>
 const count = 512, size = 65536;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+// Polls a count until it stops moving (the same in 5 looks 50 ms apart:
+// something pushed back) or reaches `count` (nothing did); fails at 20 s.
+const settled = async (get) => {
+  let last = -1, same = 0;
+  for (const deadline = Date.now() + 20000; Date.now() < deadline;) {
+    const now = await get();
+    same = now === last ? same + 1 : 0;
+    if (now === count || same === 5) return now;
+    last = now;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error("the count never settled");
+};
 const numbered = (i) => {
   const bytes = new Uint8Array(size);
   new DataView(bytes.buffer).setUint32(0, i);
@@ -275,7 +292,8 @@ window.result = (async () => {
   const reader = readable.getReader();
   const writer = writable.getWriter();
   await writer.write("flood");
-  await sleep(2000); // a reader that is busy elsewhere
+  // Reading nothing until our producer stops (or has sent everything).
+  await settled(async () => Number(await (await fetch("/queued")).text()));
   await writer.write("reading");
   let inOrder = true;
   for (let i = 0; i < count; ++i) {
@@ -291,8 +309,7 @@ window.result = (async () => {
   const writes = [];
   for (let i = 0; i < count; ++i)
     writes.push(writer.write(numbered(i)).then(() => ++written));
-  await sleep(2000);
-  const writtenWhilePaused = written;
+  const writtenWhilePaused = await settled(async () => written);
   await fetch("/resume");
   await Promise.all(writes);
   await writer.write("count");

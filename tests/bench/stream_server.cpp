@@ -63,26 +63,15 @@ ws::Task<void> slow(ws::WebSocket socket, int ms) try {
 } catch (const ws::DOMException &) {
 }
 
-/// The event API's slow reader: one message per timer tick.
+/// The event API's slow reader: paused, and resumed for one message per
+/// timer tick (onmessage pauses it again).
 void slow_events(ws::WebSocket socket, int ms) {
   socket.pause();
-  auto tick = std::make_shared<std::function<void()>>();
-  *tick = [socket, ms, weak = std::weak_ptr(tick)]() mutable {
-    if (socket.readyState() != ws::WebSocket::OPEN)
-      return;
-    socket.resume(); // onmessage pauses it again after one message
-    ws::setTimeout(
-        [weak] {
-          if (auto t = weak.lock())
-            (*t)();
-        },
-        ms);
-  };
   socket.onmessage = [socket](const ws::MessageEvent &) mutable {
     socket.pause();
   };
-  socket.onclose = [tick](const ws::CloseEvent &) {}; // holds the tick
-  (*tick)();
+  const auto id = ws::setInterval([socket]() mutable { socket.resume(); }, ms);
+  socket.onclose = [id](const ws::CloseEvent &) { ws::clearInterval(id); };
 }
 
 /// No backpressure: onmessage queues everything; a timer takes one.
