@@ -72,6 +72,30 @@ TEST_CASE("a listener removed by an earlier one does not run") {
   CHECK(second_ran == 0);
 }
 
+TEST_CASE("a listener added during dispatch runs from the next event on") {
+  // DOM: the listeners an event runs are those present when it was
+  // dispatched; one the onX handler or a listener adds waits for the next.
+  test::EchoServer echo;
+  ws::WebSocket socket(echo.url());
+  std::vector<std::string> calls;
+  bool added = false;
+  socket.onopen = [&](const ws::Event &) {
+    socket.send("1");
+    socket.send("2");
+  };
+  socket.onmessage = [&](const ws::MessageEvent &e) {
+    calls.push_back("on " + e.data);
+    if (!added) {
+      added = true;
+      socket.addEventListener("message", [&](const ws::MessageEvent &m) {
+        calls.push_back("added " + m.data);
+      });
+    }
+  };
+  wait_until([&] { return calls.size() == 3; });
+  CHECK(calls == std::vector<std::string>{"on 1", "on 2", "added 2"});
+}
+
 TEST_CASE("a listener of the wrong event type is refused") {
   ws::WebSocket socket("ws://127.0.0.1:1/");
   CHECK_THROWS_AS(

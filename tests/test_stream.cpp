@@ -568,6 +568,62 @@ TEST_CASE("stream: a write ends when the network takes it") {
       20s);
 }
 
+TEST_CASE("stream: a writer that awaits only ready() waits at the "
+          "high-water mark and goes on once the network takes a write") {
+  // pipeTo's way: write without awaiting the write, co_await ready()
+  // first. Two 8 MiB writes fill a high-water mark of 2; ready() waits
+  // until the server reads again (at once, after 1 s), then 300 numbered
+  // messages go the same way and come back in order.
+  for (int hold_ms : {0, 1000}) {
+    CAPTURE(hold_ms);
+    Peer peer;
+    peer.echo = false;
+    peer.on_socket = [&](ws::WebSocket &s) {
+      if (hold_ms == 0)
+        return;
+      s.pause();
+      ws::setTimeout([s]() mutable { s.resume(); }, hold_ms);
+    };
+    run_task(
+        [&]() -> ws::Task<> {
+          ws::WebSocketStream wss(peer.url(), {.writableHighWaterMark = 2});
+          auto [readable, writable, extensions, protocol] =
+              co_await wss.opened();
+          auto writer = writable.getWriter();
+          auto reader = readable.getReader();
+          const auto start = Clock::now();
+          writer.write(std::string(8 << 20, 'x'));
+          writer.write(std::string(8 << 20, 'y'));
+          CHECK(writer.desiredSize() == 0);
+          co_await writer.ready();
+          CHECK(seconds_since(start) >= hold_ms / 1000.0 - 0.2);
+          CHECK(writer.desiredSize() >= 1);
+          peer.echo = true;
+          for (int i = 0; i < 300; ++i) {
+            co_await writer.ready();
+            CHECK(writer.desiredSize() >= 1);
+            writer.write(numbered(i));
+          }
+          bool in_order = true;
+          for (int i = 0; i < 300;) {
+            auto [value, done] = co_await reader.read();
+            REQUIRE(!done);
+            if (value.data.size() > 1024)
+              continue; // an 8 MiB write the server read after echo was on
+            in_order = in_order && number_of(value.data) == i++;
+          }
+          CHECK(in_order);
+          // Everything has gone: desiredSize() counts no write as unsent,
+          // though no coroutine waited for the last ones to go.
+          CHECK(wss.socket().bufferedAmount() == 0);
+          CHECK(writer.desiredSize() == 2);
+          wss.close();
+          co_await wss.closed();
+        },
+        20s);
+  }
+}
+
 // --- backpressure-receive.any.js ---
 
 TEST_CASE("stream: a reader that waits makes the sender wait") {
@@ -736,6 +792,46 @@ TEST_CASE("stream (server): an adopted socket's reader pushes back on a "
   CHECK(most >= 512 * 1024); // the client had to wait for TCP
   client->close();
   REQUIRE(ws::runUntil([&] { return ended; }, 10s));
+  server.close();
+}
+
+TEST_CASE("stream (server): a message listener on an adopted socket and "
+          "the stream's reader both get every message whole") {
+  // The reader takes a message's payload from the event only when no
+  // listener would see the event after it.
+  ws::Server server;
+  std::vector<std::string> heard, read;
+  server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
+    s.addEventListener(
+        "message", [&](const ws::MessageEvent &e) { heard.push_back(e.data); });
+    ws::spawn(
+        [](ws::WebSocket s, std::vector<std::string> &read) -> ws::Task<> {
+          ws::WebSocketStream wss(s);
+          auto info = co_await wss.opened();
+          auto reader = info.readable.getReader();
+          for (;;) {
+            auto [value, done] = co_await reader.read();
+            if (done)
+              break;
+            read.push_back(value.data);
+          }
+        }(s, read));
+  };
+  server.listen(0, "127.0.0.1");
+  ws::WebSocket client("ws://127.0.0.1:" + std::to_string(server.port()));
+  const std::string big(100000, 'b');
+  client.onopen = [&](const ws::Event &) {
+    client.send("a message long enough to live on the heap");
+    client.send(big);
+    client.close();
+  };
+  bool closed = false;
+  client.onclose = [&](const ws::CloseEvent &) { closed = true; };
+  REQUIRE(ws::runUntil([&] { return closed && read.size() == 2; }, 10s));
+  REQUIRE(heard.size() == 2);
+  CHECK(heard[0] == "a message long enough to live on the heap");
+  CHECK(heard[1] == big);
+  CHECK(read == heard);
   server.close();
 }
 

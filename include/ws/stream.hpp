@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <deque>
 #include <exception>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -119,6 +118,32 @@ class WritableStream;
 
 namespace detail {
 
+class StreamState;
+
+/// A counted reference to a StreamState: what a WebSocketStream, its
+/// streams, readers, writers and awaiters hold. Not a std::shared_ptr: the
+/// state is used on the loop thread only, and a shared_ptr's atomic count
+/// (read(), ready() and write() each copy a reference) cost the echo
+/// benchmark more per message than the rest of the stream's bookkeeping.
+class StreamRef {
+public:
+  StreamRef() = default;
+  explicit StreamRef(StreamState *state) noexcept; // takes the first
+  StreamRef(const StreamRef &other) noexcept;
+  StreamRef(StreamRef &&other) noexcept
+      : state_(std::exchange(other.state_, nullptr)) {}
+  StreamRef &operator=(StreamRef other) noexcept {
+    std::swap(state_, other.state_);
+    return *this;
+  }
+  ~StreamRef();
+  StreamState *operator->() const noexcept { return state_; }
+  explicit operator bool() const noexcept { return state_ != nullptr; }
+
+private:
+  StreamState *state_ = nullptr;
+};
+
 /// What a WebSocketStream and its streams, readers and writers share: the
 /// socket and the coroutines that wait on it. Loop thread only. The
 /// socket's handlers do not own it, so it goes, and the socket closes,
@@ -131,6 +156,7 @@ public:
   StreamState &operator=(const StreamState &) = delete;
   void listen();
 
+  std::size_t refs = 1; // StreamRef's count
   WebSocket socket;
   const std::size_t readable_hwm, writable_hwm;
   bool opened = false, ended = false;
@@ -159,10 +185,14 @@ public:
   std::deque<Write> writes;
   std::vector<std::coroutine_handle<>> ready_waiters;
   bool writer_locked = false, writable_closed = false;
+  static constexpr std::uint64_t never = ~std::uint64_t(0);
+  std::uint64_t low_threshold = never; // the socket's, as set in watch_writes
   std::uint64_t written() const;
   bool writable() const;
   void sent_one(std::size_t size);
+  void prune();
   void progress();
+  void watch_writes();
   std::int64_t desired() const {
     return static_cast<std::int64_t>(writable_hwm) -
            static_cast<std::int64_t>(unsent.size());
@@ -196,9 +226,9 @@ public:
 
 private:
   friend class ReadableStream;
-  explicit ReadableStreamDefaultReader(std::shared_ptr<detail::StreamState> s)
+  explicit ReadableStreamDefaultReader(detail::StreamRef s)
       : state_(std::move(s)) {}
-  std::shared_ptr<detail::StreamState> state_;
+  detail::StreamRef state_;
 };
 
 /// JS: ReadableStream, the messages the peer sends.
@@ -222,9 +252,8 @@ public:
 private:
   friend class detail::StreamState;
   friend class WebSocketStream;
-  explicit ReadableStream(std::shared_ptr<detail::StreamState> s)
-      : state_(std::move(s)) {}
-  std::shared_ptr<detail::StreamState> state_;
+  explicit ReadableStream(detail::StreamRef s) : state_(std::move(s)) {}
+  detail::StreamRef state_;
 };
 
 /// JS: WritableStreamDefaultWriter, from writable.getWriter().
@@ -233,11 +262,12 @@ public:
   /// What write() gives: awaiting it waits until the message has gone to
   /// the operating system, and throws if the connection ended first.
   struct Written {
-    std::shared_ptr<detail::StreamState> state;
+    detail::StreamRef state;
     std::uint64_t end;
     bool await_ready() const { return state->written() >= end || state->ended; }
     void await_suspend(std::coroutine_handle<> h) {
       state->writes.push_back({end, h});
+      state->watch_writes();
     }
     void await_resume() const {
       if (state->written() < end)
@@ -274,7 +304,10 @@ public:
   std::optional<std::int64_t> desiredSize() const {
     if (state_->failure)
       return std::nullopt;
-    return state_->writable() ? state_->desired() : 0;
+    if (!state_->writable())
+      return 0;
+    state_->prune();
+    return state_->desired();
   }
   /// JS: await writer.close(): closes the connection (no close code) and
   /// waits for the closing handshake to end; throws its WebSocketError if
@@ -290,10 +323,10 @@ public:
 
 private:
   friend class WritableStream;
-  explicit WritableStreamDefaultWriter(std::shared_ptr<detail::StreamState> s)
+  explicit WritableStreamDefaultWriter(detail::StreamRef s)
       : state_(std::move(s)) {}
   Written send(std::string_view data, bool binary);
-  std::shared_ptr<detail::StreamState> state_;
+  detail::StreamRef state_;
 };
 
 /// JS: WritableStream, the messages sent to the peer.
@@ -315,9 +348,8 @@ public:
 private:
   friend class detail::StreamState;
   friend class WebSocketStream;
-  explicit WritableStream(std::shared_ptr<detail::StreamState> s)
-      : state_(std::move(s)) {}
-  std::shared_ptr<detail::StreamState> state_;
+  explicit WritableStream(detail::StreamRef s) : state_(std::move(s)) {}
+  detail::StreamRef state_;
 };
 
 /// JS: WebSocketOpenInfo, what opened() gives.
@@ -406,14 +438,14 @@ private:
                               "socket is already closing or closed");
     return socket;
   }
-  static std::shared_ptr<detail::StreamState>
-  make(WebSocket socket, const WebSocketStreamOptions &options) {
-    auto state =
-        std::make_shared<detail::StreamState>(std::move(socket), options);
+  static detail::StreamRef make(WebSocket socket,
+                                const WebSocketStreamOptions &options) {
+    detail::StreamRef state(
+        new detail::StreamState(std::move(socket), options));
     state->listen();
     return state;
   }
-  std::shared_ptr<detail::StreamState> state_;
+  detail::StreamRef state_;
 };
 
 // ---------------------------------------------------------------------------
@@ -426,6 +458,19 @@ namespace detail {
 inline void resume_all(std::vector<std::coroutine_handle<>> &waiters) {
   for (auto h : std::exchange(waiters, {}))
     h.resume();
+}
+
+inline StreamRef::StreamRef(StreamState *state) noexcept : state_(state) {}
+
+inline StreamRef::StreamRef(const StreamRef &other) noexcept
+    : state_(other.state_) {
+  if (state_)
+    ++state_->refs;
+}
+
+inline StreamRef::~StreamRef() {
+  if (state_ && --state_->refs == 0)
+    delete state_;
 }
 
 inline StreamState::StreamState(WebSocket s,
@@ -460,6 +505,7 @@ inline void StreamState::listen() {
   };
   socket.onclose = [s = this](const CloseEvent &e) { s->on_close(e); };
   socket.onbufferedamountlow = [s = this](const Event &) { s->progress(); };
+  socket.setBufferedAmountLowThreshold(low_threshold);
   if (socket.readyState() == WebSocket::OPEN)
     opened = true; // adopted open: no open event comes
 }
@@ -472,7 +518,12 @@ inline void StreamState::on_open() {
 inline void StreamState::on_message(const MessageEvent &event) {
   if (cancelled)
     return;
-  queue.push_back(ws::Message{event.data, event.isBinary});
+  // Nothing sees the socket's own event after this handler unless a
+  // listener does: then the queue copies the payload, else it takes it.
+  if (MessageEvent *mine = socket.takeable(event))
+    queue.push_back(ws::Message{std::move(mine->data), event.isBinary});
+  else
+    queue.push_back(ws::Message{event.data, event.isBinary});
   if (!reads.empty()) {
     auto read = reads.front();
     reads.pop_front();
@@ -575,12 +626,17 @@ inline void StreamState::sent_one(std::size_t size) {
   progress();
 }
 
-/// The network took some of what was sent: the writes it took are done.
-/// bufferedamountlow fires again when it takes the oldest write left.
-inline void StreamState::progress() {
+/// Forgets the writes the network has taken.
+inline void StreamState::prune() {
   const std::uint64_t done = written();
   while (!unsent.empty() && unsent.front() <= done)
     unsent.pop_front();
+}
+
+/// The network took some of what was sent: the writes it took are done.
+inline void StreamState::progress() {
+  prune();
+  const std::uint64_t done = written();
   std::vector<std::coroutine_handle<>> waiting;
   while (!writes.empty() && writes.front().end <= done) {
     if (writes.front().waiter)
@@ -590,17 +646,29 @@ inline void StreamState::progress() {
   if (desired() > 0)
     for (auto h : std::exchange(ready_waiters, {}))
       waiting.push_back(h);
-  socket.setBufferedAmountLowThreshold(unsent.empty() ? 0
-                                                      : sent - unsent.front());
+  watch_writes();
   for (auto h : waiting)
     h.resume();
+}
+
+/// bufferedamountlow fires (a posted event) when the network takes the
+/// oldest write left, but only while a coroutine waits on a write or on
+/// ready(): a writer that awaits neither (pipeTo's way, once below the
+/// high-water mark) pays no event per write. Call after prune(), so the
+/// oldest write left has not gone yet and the crossing is still to come.
+inline void StreamState::watch_writes() {
+  std::uint64_t low = never;
+  if (!writes.empty() || !ready_waiters.empty())
+    low = unsent.empty() ? 0 : sent - unsent.front();
+  if (low != low_threshold)
+    socket.setBufferedAmountLowThreshold(low_threshold = low);
 }
 
 } // namespace detail
 
 inline auto ReadableStreamDefaultReader::read() {
   struct Awaiter {
-    std::shared_ptr<detail::StreamState> state;
+    detail::StreamRef state;
     bool await_ready() const { return state->can_take(); }
     void await_suspend(std::coroutine_handle<> h) { state->reads.push_back(h); }
     ReadResult await_resume() { return state->take(); }
@@ -624,12 +692,16 @@ WritableStreamDefaultWriter::send(std::string_view data, bool binary) {
 
 inline auto WritableStreamDefaultWriter::ready() {
   struct Awaiter {
-    std::shared_ptr<detail::StreamState> state;
+    detail::StreamRef state;
     bool await_ready() const {
-      return !state->writable() || state->desired() > 0;
+      if (!state->writable())
+        return true;
+      state->prune(); // desired() counts the writes not yet sent
+      return state->desired() > 0;
     }
     void await_suspend(std::coroutine_handle<> h) {
       state->ready_waiters.push_back(h);
+      state->watch_writes();
     }
     void await_resume() const {
       if (!state->writable())
@@ -643,7 +715,7 @@ inline auto WritableStreamDefaultWriter::ready() {
 inline auto WritableStreamDefaultWriter::close() {
   state_->close(0, {});
   struct Awaiter {
-    std::shared_ptr<detail::StreamState> state;
+    detail::StreamRef state;
     bool await_ready() const { return state->ended; }
     void await_suspend(std::coroutine_handle<> h) {
       state->close_waiters.push_back(h);
@@ -658,7 +730,7 @@ inline auto WritableStreamDefaultWriter::close() {
 
 inline auto WebSocketStream::opened() {
   struct Awaiter {
-    std::shared_ptr<detail::StreamState> state;
+    detail::StreamRef state;
     bool await_ready() const { return state->opened || state->ended; }
     void await_suspend(std::coroutine_handle<> h) {
       state->open_waiters.push_back(h);
@@ -675,7 +747,7 @@ inline auto WebSocketStream::opened() {
 
 inline auto WebSocketStream::closed() {
   struct Awaiter {
-    std::shared_ptr<detail::StreamState> state;
+    detail::StreamRef state;
     bool await_ready() const { return state->ended; }
     void await_suspend(std::coroutine_handle<> h) {
       state->close_waiters.push_back(h);

@@ -22,6 +22,7 @@ namespace ws {
 namespace detail {
 class Core;
 class ServerCore;
+class StreamState;
 /// The socket's bufferedamountlow handler or listeners changed: it watches
 /// its bufferedAmount only while it has one.
 WS_DECL void watch_low(Core &core);
@@ -262,6 +263,11 @@ public:
 private:
   friend class detail::Core;
   friend class detail::ServerCore;
+  friend class detail::StreamState;
+  /// `event`, writable, if it is the message event the socket is firing
+  /// and no listener sees it after onmessage: WebSocketStream's queue then
+  /// takes its data instead of copying it. Otherwise nullptr.
+  MessageEvent *takeable(const MessageEvent &event) const;
 
   /// A handle to `core`, whose handle count the caller has already raised.
   struct Adopt {};

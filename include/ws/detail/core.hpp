@@ -158,6 +158,7 @@ public:
   // The handlers and listeners: loop thread (or before the loop sees them).
   std::function<void(const Event &)> onopen;
   std::function<void(const MessageEvent &)> onmessage;
+  MessageEvent *delivering = nullptr; // deliver()'s, while it fires
   std::function<void(const ErrorEvent &)> onerror;
   std::function<void(const CloseEvent &)> onclose;
   std::function<void(const ReconnectingEvent &)> onreconnecting;

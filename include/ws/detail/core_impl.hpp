@@ -623,7 +623,9 @@ inline void Core::deliver(const MessagePtr &msg) {
   e.type = "message";
   e.data = std::move(msg->get_raw_payload());
   e.isBinary = binary;
+  delivering = &e;
   fire(e, &Core::onmessage);
+  delivering = nullptr;
 }
 
 /// The close event, and whether an error event goes before it (WHATWG: only
@@ -912,19 +914,20 @@ void Core::fire(E &event, std::function<void(const E &)> Core::*handler) {
   if (handles.load() == 0)
     return;
   event.target = &self;
-  // A copy: the handler may assign itself or drop the socket. Events with
-  // no onX attribute (ping, pong, upgrade) have listeners only.
-  if (handler)
-    if (auto h = this->*handler)
-      guarded([&] { h(event); });
-  if (listeners.empty())
-    return;
   // DOM dispatch: the listeners present now, in order; one removed by an
-  // earlier listener does not run, one added does not run this time.
+  // earlier listener (or by the onX handler) does not run, one added does
+  // not run this time.
   std::vector<std::uint64_t> ids;
   for (const auto &l : listeners)
     if (l.type == event.type)
       ids.push_back(l.id);
+  // A copy: the handler may assign itself or drop the socket. Events with
+  // no onX attribute (ping, pong, upgrade) have listeners only. With no
+  // listener the handler is the last to see the event, which it may then
+  // take from (WebSocket::takeable()).
+  if (handler)
+    if (auto h = this->*handler)
+      guarded([&] { h(event); });
   for (auto id : ids) {
     if (handles.load() == 0)
       return; // a listener let go of the socket

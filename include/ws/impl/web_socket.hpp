@@ -285,6 +285,11 @@ WS_DECL void WebSocket::resume() { core_->set_paused(false); }
 
 WS_DECL bool WebSocket::isPaused() const { return core_->paused.load(); }
 
+WS_DECL MessageEvent *WebSocket::takeable(const MessageEvent &event) const {
+  MessageEvent *e = core_->delivering;
+  return e == &event && !core_->listening("message") ? e : nullptr;
+}
+
 WS_DECL const std::string &WebSocket::url() const {
   static const std::string none; // a socket a server accepted
   return core_->client ? core_->client->url : none;
