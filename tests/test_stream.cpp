@@ -624,6 +624,130 @@ TEST_CASE("stream: a writer that awaits only ready() waits at the "
   }
 }
 
+// --- pipeTo (WHATWG Streams' ReadableStreamPipeTo, over WebSocketStream) ---
+
+TEST_CASE("stream: readable.pipeTo(writable) echoes every message in order "
+          "and ends with the connection") {
+  for (std::size_t hwm : {1u, 64u}) {
+    CAPTURE(hwm);
+    ws::Server server;
+    bool piped = false;
+    server.onconnection = [&](ws::WebSocket &s, const ws::Request &) {
+      ws::spawn([](ws::WebSocket s, std::size_t hwm,
+                   bool &piped) -> ws::Task<> {
+        ws::WebSocketStream wss(s, {.writableHighWaterMark = hwm});
+        auto [readable, writable, extensions, protocol] = co_await wss.opened();
+        co_await readable.pipeTo(writable);
+        piped = !readable.locked() && !writable.locked();
+      }(s, hwm, piped));
+    };
+    server.listen(0, "127.0.0.1");
+    ws::WebSocket client("ws://127.0.0.1:" + std::to_string(server.port()));
+    int echoed = 0;
+    bool in_order = true, binary_kept = true;
+    std::optional<ws::CloseEvent> closed;
+    client.onopen = [&](const ws::Event &) {
+      for (int i = 0; i < 2000; ++i)
+        if (i % 2)
+          client.send(ws::Binary(1024, std::uint8_t(i)));
+        else
+          client.send(numbered(i));
+    };
+    client.onmessage = [&](const ws::MessageEvent &e) {
+      const int i = echoed++;
+      if (i % 2)
+        binary_kept = binary_kept && e.isBinary &&
+                      e.data == std::string(1024, char(std::uint8_t(i)));
+      else
+        in_order = in_order && !e.isBinary && number_of(e.data) == i;
+      if (echoed == 2000)
+        client.close(4000, "enough");
+    };
+    client.onclose = [&](const ws::CloseEvent &e) { closed = e; };
+    REQUIRE(ws::runUntil([&] { return closed && piped; }, 20s));
+    CHECK(echoed == 2000);
+    CHECK(in_order);
+    CHECK(binary_kept);
+    CHECK(closed->code == 4000);
+    CHECK(closed->wasClean);
+    server.close();
+  }
+}
+
+TEST_CASE("stream: pipeTo between two connections closes the destination "
+          "when the source ends") {
+  // Peer a sends 500 messages and closes; everything it sent reaches peer
+  // b, whose connection then closes (pipeTo closes the writable).
+  Peer a, b;
+  a.echo = b.echo = false;
+  a.on_socket = [](ws::WebSocket &s) {
+    for (int i = 0; i < 500; ++i)
+      s.send(numbered(i));
+    s.close(1000);
+  };
+  std::vector<int> got;
+  std::optional<std::uint16_t> b_closed;
+  b.on_socket = [&](ws::WebSocket &s) {
+    s.onmessage = [&](const ws::MessageEvent &e) {
+      got.push_back(number_of(e.data));
+    };
+    s.onclose = [&](const ws::CloseEvent &e) { b_closed = e.code; };
+  };
+  run_task([&]() -> ws::Task<> {
+    ws::WebSocketStream from(a.url()),
+        to(b.url(), {.writableHighWaterMark = 8});
+    auto source = co_await from.opened();
+    auto destination = co_await to.opened();
+    co_await source.readable.pipeTo(destination.writable);
+    auto [code, reason] = co_await to.closed();
+    CHECK(code == 1005);
+  });
+  REQUIRE(ws::runUntil([&] { return b_closed.has_value(); }, 5s));
+  REQUIRE(got.size() == 500);
+  bool in_order = true;
+  for (int i = 0; i < 500; ++i)
+    in_order = in_order && got[i] == i;
+  CHECK(in_order);
+}
+
+TEST_CASE("stream: pipeTo throws TypeError for a locked stream and the "
+          "source's error when it fails, aborting the destination") {
+  Peer bad, good;
+  bad.on_socket = [](ws::WebSocket &s) { s.send(std::string(2048, 'x')); };
+  std::optional<std::uint16_t> good_closed;
+  good.on_socket = [&](ws::WebSocket &s) {
+    s.onclose = [&](const ws::CloseEvent &e) { good_closed = e.code; };
+  };
+  run_task([&]() -> ws::Task<> {
+    ws::WebSocketStreamOptions small;
+    small.client.maxPayload = 1024; // the 2048-byte message fails it
+    ws::WebSocketStream from(bad.url(), small), to(good.url());
+    auto source = co_await from.opened();
+    auto destination = co_await to.opened();
+    {
+      auto reader = source.readable.getReader();
+      CHECK_THROWS_AS(source.readable.pipeTo(destination.writable),
+                      ws::TypeError);
+      CHECK(!destination.writable.locked()); // nothing stays locked
+      reader.releaseLock();
+    }
+    auto writer = destination.writable.getWriter();
+    CHECK_THROWS_AS(source.readable.pipeTo(destination.writable),
+                    ws::TypeError);
+    CHECK(!source.readable.locked());
+    writer.releaseLock();
+    std::optional<std::uint16_t> code;
+    try {
+      co_await source.readable.pipeTo(destination.writable);
+    } catch (const ws::WebSocketError &e) {
+      code = e.closeCode();
+    }
+    CHECK(code == 1006);
+  });
+  REQUIRE(ws::runUntil([&] { return good_closed.has_value(); }, 5s));
+  CHECK(good_closed == 1005); // aborted: closed with no code
+}
+
 // --- backpressure-receive.any.js ---
 
 TEST_CASE("stream: a reader that waits makes the sender wait") {

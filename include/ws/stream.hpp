@@ -248,6 +248,17 @@ public:
   bool locked() const { return state_->reader_locked; }
   /// JS: readable.cancel(): closes the connection (no close code).
   void cancel() { state_->cancel_readable(); }
+  /// JS: await readable.pipeTo(writable): writes every message read, text
+  /// or binary as it came, until the readable ends, then closes the
+  /// writable (its connection) and waits for that to end. It waits for
+  /// ready() before each write, not for the write: up to the writable's
+  /// high-water mark in flight (raise writableHighWaterMark for
+  /// throughput: at 1, each write waits for the one before). A readable
+  /// that fails aborts the writable, a writable that fails cancels the
+  /// readable, and the pipe throws that error; as in JS, both are locked
+  /// until it ends. Throws ws::TypeError now if either is locked.
+  /// `wss.readable.pipeTo(wss.writable)` is an echo.
+  Task<void> pipeTo(WritableStream destination);
 
 private:
   friend class detail::StreamState;
@@ -759,6 +770,56 @@ inline auto WebSocketStream::closed() {
     }
   };
   return Awaiter{state_};
+}
+
+namespace detail {
+
+/// pipeTo()'s loop, over the reader and writer it took (the streams stay
+/// locked while it runs).
+inline Task<void> pipe(ReadableStreamDefaultReader reader,
+                       WritableStreamDefaultWriter writer) {
+  struct Unlock {
+    ReadableStreamDefaultReader &reader;
+    WritableStreamDefaultWriter &writer;
+    ~Unlock() {
+      reader.releaseLock();
+      writer.releaseLock();
+    }
+  } unlock{reader, writer};
+  for (;;) {
+    ReadResult r;
+    try {
+      r = co_await reader.read();
+    } catch (...) {
+      writer.abort(); // the source failed: so does the destination
+      throw;
+    }
+    if (r.done)
+      break;
+    try {
+      co_await writer.ready();
+      writer.write(r.value);
+    } catch (...) {
+      reader.cancel(); // the destination failed: the source is cancelled
+      throw;
+    }
+  }
+  co_await writer.close();
+}
+
+} // namespace detail
+
+inline Task<void> ReadableStream::pipeTo(WritableStream destination) {
+  // Both lock now, as in JS, not when the task first runs.
+  auto reader = getReader();
+  std::optional<WritableStreamDefaultWriter> writer;
+  try {
+    writer.emplace(destination.getWriter());
+  } catch (...) {
+    reader.releaseLock();
+    throw;
+  }
+  return detail::pipe(std::move(reader), std::move(*writer));
 }
 
 } // namespace ws

@@ -1171,11 +1171,12 @@ int main(int argc, char **argv) {
         {"ws echo_server", with({flag["echo"]}), {}, {}},
         {"ws events, same build", with({stream}, {"--events"}), {}, {}},
         {"ws WebSocketStream", with({stream}), {}, {}},
-        {"WebSocketStream pipelined", with({stream}, {"--pipelined"}), {}, {}},
+        {"WebSocketStream pipeTo", with({stream}, {"--pipelined"}), {}, {}},
     };
     out << "\nWebSocketStream (medians of " << o.runs
         << " runs): echo through one coroutine per connection, each write "
-           "awaited (pipelined: writer.ready(), high-water mark 64), "
+           "awaited (pipeTo: readable.pipeTo(writable), writableHighWaterMark "
+           "64), "
            "against the event API:\n\n"
         << header(echoes, "scenario");
     auto e = measure(echoes, echo, o, pin);

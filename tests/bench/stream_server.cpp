@@ -4,10 +4,11 @@
 //              if (done) break; co_await writer.write(value); }
 // so each connection has one echo in the kernel's hands at a time (the
 // writable's high-water mark, 1): a write syscall per message. --pipelined
-// writes as a stream's pipeTo() does instead: co_await writer.ready(), then
-// write without awaiting the write, with writableHighWaterMark 64 (above the
-// benchmark's 16 in flight per connection: at 16 the window closed once per
-// batch of reads, held them, and cost 1.47x the event API's CPU here). --events
+// echoes with readable.pipeTo(writable), as JS would: co_await
+// writer.ready(), then write without awaiting the write, with
+// writableHighWaterMark 64 (above the benchmark's 16 in flight per
+// connection: at 16 the window closed once per batch of reads, held them,
+// and cost 1.47x the event API's CPU here). --events
 // echoes with the event API (echo_server's onmessage), built as this program
 // is: on a compiler that builds C++20 only separately compiled (g++ 12), both
 // link ws-compiled, so their ratio is the stream's own cost. The slow readers
@@ -34,18 +35,15 @@ ws::Task<void> echo(ws::WebSocket socket, bool pipelined) try {
   ws::WebSocketStream wss(socket,
                           {.writableHighWaterMark = pipelined ? 64u : 1u});
   auto [readable, writable, extensions, protocol] = co_await wss.opened();
+  if (pipelined)
+    co_return co_await readable.pipeTo(writable);
   auto reader = readable.getReader();
   auto writer = writable.getWriter();
   for (;;) {
     auto [value, done] = co_await reader.read();
     if (done)
       break;
-    if (pipelined) {
-      co_await writer.ready();
-      writer.write(value);
-    } else {
-      co_await writer.write(value);
-    }
+    co_await writer.write(value);
   }
 } catch (const ws::DOMException &) {
 }
