@@ -1,12 +1,22 @@
-// A TCP forwarder of our own on the loop, for a network that is slow to
-// connect: it accepts at once, then waits before it forwards anything (or
-// never does), either to a fixed port or, as an HTTP CONNECT proxy, to the
-// authority the client asks for.
+// A TCP forwarder of our own on the loop: the network faults this machine's
+// kernel cannot make (it has no netem). It forwards to a fixed port or, as
+// an HTTP CONNECT proxy, to the authority the client asks for; it can wait
+// before it forwards a new connection (or never do), and, on command, for
+// every connection through it: blackhole (keep both ends open and forward
+// nothing, as a route that went away or a suspended peer does), heal,
+// reset (RST both ends, as a NAT that forgot the mapping answers), and make
+// the link slow (a latency each way and a rate in bytes per second).
+//
+// A blackhole stops reading, so what is sent into it waits in the kernels'
+// buffers, as it waits in a sender's retransmission queue on a real link,
+// and arrives once the link heals: TCP loses nothing, it only stops.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include "support.hpp"
 
+#include <algorithm>
+#include <deque>
 #include <optional>
 
 namespace test {
@@ -18,7 +28,8 @@ public:
 
   /// To 127.0.0.1:`target`; with `target` 0, an HTTP CONNECT proxy that
   /// answers 200 after the delay (and then forwards to what was asked for).
-  Forwarder(std::uint16_t target, Delay delay)
+  explicit Forwarder(std::uint16_t target,
+                     Delay delay = std::chrono::milliseconds(0))
       : state_(std::make_shared<State>()) {
     state_->target = target;
     state_->delay = delay;
@@ -34,41 +45,175 @@ public:
   std::uint16_t port() const {
     return state_->acceptor.local_endpoint().port();
   }
+  std::string url(const std::string &path = "/") const {
+    return "ws://127.0.0.1:" + std::to_string(port()) + path;
+  }
   std::string proxy_url() const {
     return "http://127.0.0.1:" + std::to_string(port());
   }
   /// Connections forwarded so far (both ends connected).
   std::size_t forwarded() const { return state_->forwarded; }
+  /// Connections open through it now.
+  std::size_t open() const {
+    return std::count_if(state_->sessions.begin(), state_->sessions.end(),
+                         [](const auto &s) { return !s->closed; });
+  }
+
+  /// Nothing more is forwarded, either way, on any connection (new ones
+  /// are accepted and wait too); both ends stay open.
+  void blackhole() { state_->blackholed = true; }
+  /// Forwarding goes on where it stopped.
+  void heal() {
+    state_->blackholed = false;
+    for (auto &s : state_->sessions)
+      s->wake();
+  }
+  /// Every connection through it is reset (an RST to both ends).
+  void reset() {
+    for (auto &s : state_->sessions)
+      s->reset();
+  }
+  /// A slow link: each chunk arrives `latency` after it was sent, and no
+  /// faster than `bytes_per_second` (0: no limit) in each direction.
+  void slow(std::chrono::milliseconds latency, std::size_t bytes_per_second) {
+    state_->latency = latency;
+    state_->rate = bytes_per_second;
+  }
 
 private:
   using Socket = asio::ip::tcp::socket;
+  using Clock = std::chrono::steady_clock;
+  struct State;
+
+  /// One direction of a connection: a reader that takes chunks from
+  /// `from` and a writer that gives each to `to` when it is due.
+  struct Direction {
+    Socket &from, &to;
+    asio::steady_timer timer;
+    struct Chunk {
+      Clock::time_point due;
+      std::string data;
+    };
+    std::deque<Chunk> queue;
+    std::size_t queued = 0;
+    Clock::time_point last_due{};
+    bool reading = false, writing = false;
+    bool ended = false, done = false; // `from` sent FIN; `to` was given it
+    Direction(Socket &f, Socket &t)
+        : from(f), to(t), timer(ws::detail::loop().ctx) {}
+  };
 
   struct Session : std::enable_shared_from_this<Session> {
+    std::weak_ptr<State> state;
     Socket client{ws::detail::loop().ctx};
     Socket server{ws::detail::loop().ctx};
     asio::steady_timer timer{ws::detail::loop().ctx};
+    Direction up{client, server}, down{server, client};
+    bool started = false, closed = false;
+
     void close() {
+      closed = true;
       asio::error_code ignored;
       client.close(ignored);
       server.close(ignored);
       timer.cancel();
+      up.timer.cancel();
+      down.timer.cancel();
     }
-    /// Copies from `from` to `to` until either ends, then closes both.
-    void pipe(Socket &from, Socket &to) {
-      auto buf = std::make_shared<std::array<char, 16384>>();
-      from.async_read_some(
-          asio::buffer(*buf), [self = shared_from_this(), &from, &to,
+    void reset() {
+      asio::error_code ignored;
+      for (Socket *s : {&client, &server})
+        if (s->is_open())
+          s->set_option(asio::socket_base::linger(true, 0), ignored);
+      close();
+    }
+    void start() {
+      started = true;
+      wake();
+    }
+    void wake() {
+      if (!started || closed)
+        return;
+      for (Direction *d : {&up, &down}) {
+        read(*d);
+        write(*d);
+      }
+    }
+    bool blackholed() const {
+      auto st = state.lock();
+      return !st || st->blackholed;
+    }
+    /// Reads the next chunk unless the link is blackholed or enough waits.
+    void read(Direction &d) {
+      if (d.reading || d.ended || closed || blackholed() || d.queued >= 65536)
+        return;
+      auto st = state.lock();
+      // A throttled link reads no more than a twentieth of a second's worth
+      // at a time, so the rate holds within a chunk.
+      std::size_t most = 16384;
+      if (st->rate)
+        most = std::clamp<std::size_t>(st->rate / 20, 1, most);
+      auto buf = std::make_shared<std::string>(most, '\0');
+      d.reading = true;
+      d.from.async_read_some(
+          asio::buffer(*buf), [self = shared_from_this(), &d,
                                buf](asio::error_code ec, std::size_t n) {
+            d.reading = false;
+            if (ec == asio::error::eof) {
+              d.ended = true; // after what waits, `to` gets the FIN
+              return self->write(d);
+            }
             if (ec)
               return self->close();
-            asio::async_write(
-                to, asio::buffer(buf->data(), n),
-                [self, &from, &to, buf](asio::error_code ec, std::size_t) {
-                  if (ec)
-                    return self->close();
-                  self->pipe(from, to);
-                });
+            buf->resize(n);
+            auto st = self->state.lock();
+            if (!st)
+              return self->close();
+            auto due = Clock::now() + st->latency;
+            if (st->rate)
+              due = std::max(due, d.last_due + std::chrono::microseconds(
+                                                   n * 1000000 / st->rate));
+            d.last_due = due;
+            d.queued += n;
+            d.queue.push_back({due, std::move(*buf)});
+            self->write(d);
+            self->read(d);
           });
+    }
+    /// Writes the oldest chunk once it is due, unless blackholed.
+    void write(Direction &d) {
+      if (d.writing || closed || blackholed())
+        return;
+      if (d.queue.empty()) {
+        if (d.ended && !d.done) {
+          d.done = true;
+          asio::error_code ignored;
+          d.to.shutdown(Socket::shutdown_send, ignored);
+          if (up.done && down.done)
+            close();
+        }
+        return;
+      }
+      d.writing = true;
+      d.timer.expires_at(d.queue.front().due);
+      d.timer.async_wait([self = shared_from_this(), &d](asio::error_code ec) {
+        if (ec || self->closed)
+          return;
+        if (self->blackholed()) {
+          d.writing = false; // heal() starts it again
+          return;
+        }
+        asio::async_write(d.to, asio::buffer(d.queue.front().data),
+                          [self, &d](asio::error_code ec, std::size_t n) {
+                            d.writing = false;
+                            if (ec)
+                              return self->close();
+                            d.queued -= n;
+                            d.queue.pop_front();
+                            self->write(d);
+                            self->read(d);
+                          });
+      });
     }
   };
 
@@ -80,13 +225,22 @@ private:
     Delay delay;
     std::vector<std::shared_ptr<Session>> sessions;
     std::size_t forwarded = 0;
+    bool blackholed = false;
+    std::chrono::milliseconds latency{0};
+    std::size_t rate = 0;
 
     void accept() {
       auto session = std::make_shared<Session>();
+      session->state = weak_from_this();
       acceptor.async_accept(session->client, [st = shared_from_this(),
                                               session](asio::error_code ec) {
         if (ec)
           return;
+        // Sessions that ended go: a soak makes many.
+        st->sessions.erase(
+            std::remove_if(st->sessions.begin(), st->sessions.end(),
+                           [](const auto &s) { return s->closed; }),
+            st->sessions.end());
         st->sessions.push_back(session);
         if (st->target)
           st->wait(session, st->target, "");
@@ -134,8 +288,7 @@ private:
                   [session, out](asio::error_code ec, std::size_t) {
                     if (ec)
                       return session->close();
-                    session->pipe(session->client, session->server);
-                    session->pipe(session->server, session->client);
+                    session->start();
                   });
             });
       });

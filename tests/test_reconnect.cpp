@@ -349,8 +349,8 @@ TEST_CASE("the heartbeat finds a dead link, and the socket reconnects") {
   w.attach(socket);
   wait_until([&] { return w.count("open") >= 2; });
   REQUIRE(!w.errors.empty());
-  CHECK(w.errors[0] == "No pong came back within 50 ms: the connection is "
-                       "dead.");
+  CHECK(w.errors[0] == "No pong came back within 50 ms, and no other data: "
+                       "the connection is dead.");
   CHECK(w.events[1] == "error");
   CHECK(w.events[2] == "reconnecting");
   CHECK(server.accepted >= 2);

@@ -66,7 +66,9 @@ struct ConnectionLimits {
   std::chrono::milliseconds closeTimeout{5000};
   /// Heartbeat, off with 0: a ping every interval; a pong that has not come
   /// back by the next one drops the connection (error, then close 1006), so
-  /// a dead peer is found within about two intervals. A browser has no such
+  /// a dead peer is found within about two intervals. While the peer's
+  /// other data still arrives (Linux: TCP_INFO), its pong may be waiting
+  /// behind it on a slow link: the ping stays out. A browser has no such
   /// option (it cannot send pings); Node ws leaves it to the program.
   std::chrono::milliseconds pingInterval{0};
 };

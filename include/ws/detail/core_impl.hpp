@@ -12,6 +12,12 @@
 #include <algorithm>
 #include <random>
 
+#if defined(__linux__)
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#endif
+
 namespace ws::detail {
 
 namespace close_status = websocketpp::close::status;
@@ -388,7 +394,25 @@ inline void Core::start_heartbeat() {
   });
 }
 
-/// One heartbeat: the last ping must have its pong by now.
+/// Whether the peer's bytes reached our socket within the last `within`:
+/// on a slow link a pong waits behind what the peer sends, and the peer
+/// is alive while that arrives. Linux's TCP_INFO knows; elsewhere only
+/// the pong counts.
+inline bool heard_within(Connection &con, std::chrono::milliseconds within) {
+#if defined(__linux__)
+  tcp_info info{};
+  socklen_t size = sizeof info;
+  if (getsockopt(con.get_raw_socket().native_handle(), IPPROTO_TCP, TCP_INFO,
+                 &info, &size) == 0)
+    return info.tcpi_last_data_recv < within.count();
+#endif
+  (void)con;
+  (void)within;
+  return false;
+}
+
+/// One heartbeat: the last ping must have its pong by now, or the peer's
+/// other bytes must still be arriving (then the ping is still out).
 inline void Core::beat() {
   // Once closing, closeTimeout bounds the wait instead.
   if (finished || !con || ready_state.load() != WebSocket::OPEN)
@@ -399,11 +423,15 @@ inline void Core::beat() {
     start_heartbeat();
     return;
   }
+  if (awaiting_pong && heard_within(*con, limits.pingInterval)) {
+    start_heartbeat();
+    return;
+  }
   if (awaiting_pong) {
     failing = true;
     fail_message = "No pong came back within " +
                    std::to_string(limits.pingInterval.count()) +
-                   " ms: the connection is dead.";
+                   " ms, and no other data: the connection is dead.";
     con->terminate(websocketpp::lib::error_code());
     return;
   }
