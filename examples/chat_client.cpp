@@ -4,13 +4,14 @@
 // SPDX-License-Identifier: MIT
 #include <ws/websocket.hpp>
 
+#include <chrono>
 #include <iostream>
 #include <string>
 
 static const char usage[] =
     "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE] "
     "[--reconnect]\n"
-    "                   [--deflate | --no-deflate] [--version]\n"
+    "                   [--ping MS] [--deflate | --no-deflate] [--version]\n"
     "Chats through a chat_server (default ws://localhost:8000/): each line\n"
     "typed is sent as 'NAME: line' and each message received is printed.\n"
     "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n"
@@ -18,11 +19,19 @@ static const char usage[] =
     "file\n"
     "  --reconnect    when the connection drops, connect again (waiting 1 s,\n"
     "                 2 s, ... up to 30 s) and go on chatting\n"
+    "  --ping MS      ping every MS ms: a link that answers nothing for that\n"
+    "                 long is dead (default: none, or 30000 with --reconnect)\n"
     "  --deflate, --no-deflate\n"
     "                 offer compression (permessage-deflate), as a browser\n"
     "                 does, or not (default: offer)\n"
     "  --version      print the version and exit\n"
     "Exits 0 when the chat closed cleanly, 1 otherwise, 2 on a usage error.\n";
+
+/// A count of milliseconds, 1 to 8 digits, as --ping takes.
+static bool milliseconds(const std::string &s) {
+  return !s.empty() && s.size() <= 8 &&
+         s.find_first_not_of("0123456789") == std::string::npos;
+}
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
@@ -44,6 +53,8 @@ int main(int argc, char **argv) {
       options.caFile = argv[++i];
     } else if (arg == "--reconnect") {
       options.reconnect.enabled = true;
+    } else if (arg == "--ping" && i + 1 < argc && milliseconds(argv[i + 1])) {
+      options.pingInterval = std::chrono::milliseconds(std::stol(argv[++i]));
     } else if (arg == "--deflate" || arg == "--no-deflate") {
       options.perMessageDeflate.enabled = arg == "--deflate";
     } else if (arg.rfind("-", 0) != 0) {

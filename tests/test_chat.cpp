@@ -1,7 +1,8 @@
 // The flagship end to end: chat_server and two chat_client processes chat
 // through it; the page is served at / with 404 elsewhere.
 // SPDX-License-Identifier: MIT
-#include "support.hpp"
+#include "forwarder.hpp"
+#include "process.hpp"
 
 #include <cstdlib>
 
@@ -108,6 +109,38 @@ TEST_CASE("chat_client --reconnect: kill and restart chat_server, and the "
   CHECK(ann.wait() == 0);
 }
 
+TEST_CASE("chat_client --reconnect --ping 1000: through a link blackholed "
+          "for 10 s, the chat goes on once it heals") {
+  test::Process server(
+      {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+  const auto port = start_server(server);
+  const std::string url = "ws://127.0.0.1:" + std::to_string(port) + "/";
+  test::Forwarder link(port);
+  const std::string through = link.url();
+  test::LoopThread loop; // the link forwards while this thread reads
+  test::Process ann({test::env("CHAT_CLIENT"), through, "--nick", "ann",
+                     "--reconnect", "--ping", "1000"});
+  CHECK(ann.read_line() == "Welcome to the chat room.");
+  test::Process bob({test::env("CHAT_CLIENT"), url, "--nick", "bob"});
+  CHECK(bob.read_line() == "Welcome to the chat room.");
+  // No FIN, no RST: ann's heartbeat finds the silence; her attempts wait
+  // on the blackhole until it heals.
+  ws::post([&] {
+    link.blackhole();
+    ws::setTimeout([&] { link.heal(); }, 10000);
+  });
+  bob.write_line("while ann is away");
+  CHECK(bob.read_line() == "bob: while ann is away");
+  CHECK(ann.read_line(40s) == "Welcome to the chat room.");
+  ann.write_line("back");
+  CHECK(ann.read_line() == "ann: back");
+  CHECK(bob.read_line() == "ann: back");
+  ann.close_stdin();
+  CHECK(ann.wait() == 0);
+  bob.close_stdin();
+  CHECK(bob.wait() == 0);
+}
+
 TEST_CASE("chat_client exits 1 when the connection fails") {
   std::uint16_t port;
   {
@@ -131,6 +164,8 @@ TEST_CASE("the examples check their flags") {
   CHECK(test::Process({test::env("CHAT_SERVER"), "--page", "/no/such/file"})
             .wait() == 1);
   CHECK(test::Process({test::env("CHAT_CLIENT"), "--bogus"}).wait() == 2);
+  CHECK(test::Process({test::env("CHAT_CLIENT"), "--ping", "soon"}).wait() ==
+        2);
   CHECK(test::Process({test::env("CHAT_CLIENT"), "ftp://x/", "--nick", "n"})
             .wait() == 2);
 }

@@ -13,7 +13,7 @@ const WebSocket = require("./reconnecting_websocket");
 const usage =
   "usage: chat_client [ws://host:port/] [--nick NAME] [--ca FILE] " +
   "[--reconnect]\n" +
-  "                   [--deflate | --no-deflate]\n" +
+  "                   [--ping MS] [--deflate | --no-deflate]\n" +
   "Chats through a chat_server (default ws://localhost:8000/): each line\n" +
   "typed is sent as 'NAME: line' and each message received is printed.\n" +
   "End the input (Ctrl-D) to leave. Without --nick it asks for one.\n" +
@@ -21,6 +21,8 @@ const usage =
   "file\n" +
   "  --reconnect    when the connection drops, connect again (waiting 1 s,\n" +
   "                 2 s, ... up to 30 s) and go on chatting\n" +
+  "  --ping MS      ping every MS ms: a link that answers nothing for that\n" +
+  "                 long is dead (default: none, or 30000 with --reconnect)\n" +
   "  --deflate, --no-deflate\n" +
   "                 offer compression (permessage-deflate), as a browser\n" +
   "                 does, or not (default: offer)\n";
@@ -41,6 +43,8 @@ async function main(argv) {
       options.ca = fs.readFileSync(argv[++i]);
     } else if (arg === "--reconnect") {
       options.reconnect = { enabled: true };
+    } else if (arg === "--ping" && /^[0-9]{1,8}$/.test(argv[i + 1] || "")) {
+      options.pingInterval = Number(argv[++i]);
     } else if (arg === "--deflate" || arg === "--no-deflate") {
       options.perMessageDeflate = arg === "--deflate";
     } else if (!arg.startsWith("-")) {

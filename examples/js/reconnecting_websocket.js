@@ -5,7 +5,10 @@
 // maxAttempts, minUptime, afterPolicyClose) and the same events: while
 // another attempt is coming, "reconnecting" fires where "close" would, and
 // "close" fires once, at the end. Without options.reconnect.enabled it is
-// one WebSocket, as Node's.
+// one WebSocket, as Node's. options.pingInterval is ws::ClientOptions's
+// heartbeat (30000 ms when reconnecting, unless set): a ping every
+// interval; when neither its pong nor a message has come by the next one,
+// the connection is dropped (error, then close 1006).
 // SPDX-License-Identifier: MIT
 const WebSocket = require("ws");
 
@@ -20,6 +23,8 @@ class ReconnectingWebSocket {
       ...options.reconnect,
     };
     this.attempt = 0;
+    this.pingInterval = options.pingInterval ||
+      (this.reconnect.enabled ? 30000 : 0);
     this.onopen = this.onmessage = this.onerror = null;
     this.onclose = this.onreconnecting = null;
     this.connect();
@@ -34,11 +39,27 @@ class ReconnectingWebSocket {
     this.socket = socket;
     let openSince;
     let healable = true;
+    let heard = true;
+    let heartbeat;
+    socket.on("pong", () => { heard = true; });
     socket.onopen = (event) => {
       openSince = Date.now();
+      if (this.pingInterval)
+        heartbeat = setInterval(() => {
+          if (!heard) {
+            const message = `No pong came back within ${this.pingInterval} ` +
+              "ms, and no other data: the connection is dead.";
+            if (this.onerror) this.onerror({ type: "error", message });
+            socket.terminate();
+            return;
+          }
+          heard = false;
+          socket.ping();
+        }, this.pingInterval);
       if (this.onopen) this.onopen(event);
     };
     socket.onmessage = (event) => {
+      heard = true;
       if (this.onmessage) this.onmessage(event);
     };
     socket.onerror = (event) => {
@@ -51,6 +72,7 @@ class ReconnectingWebSocket {
       if (this.onerror) this.onerror(event);
     };
     socket.onclose = (event) => {
+      clearInterval(heartbeat);
       if (openSince !== undefined &&
           Date.now() - openSince >= this.reconnect.minUptime)
         this.attempt = 0;
