@@ -66,12 +66,12 @@ suite "ASan+UBSan" build-asan \
   "--buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false" \
   constructor send close events server threads protocol conformance tools chat \
   tls redis interop browser limits faults failures failing opening flow lifetime \
-  timers reconnect deflate topics proxy stream stream-interop soak
+  timers reconnect deflate topics proxy deadlinks stream stream-interop soak
 # -Wno-tsan: Asio's fences are fine; TSan just cannot model them.
 suite "TSan (threaded paths)" build-tsan \
   "--buildtype=debug -Db_sanitize=thread -Db_lundef=false -Dcpp_args=-Wno-tsan" \
   threads events server close faults failures failing opening flow lifetime timers \
-  reconnect deflate topics stream
+  reconnect deflate topics deadlinks stream
 # libFuzzer needs clang: the URL parser, the frame parser with our UTF-8 and
 # close checks, and a server fed arbitrary bytes, each for FUZZ_SECONDS (60),
 # the three at once (two cores: about 90 s).
