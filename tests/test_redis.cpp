@@ -2,7 +2,10 @@
 // through a real redis-server, keep chatting locally while it is down, and
 // share again once it is back.
 // SPDX-License-Identifier: MIT
+#include "forwarder.hpp"
 #include "support.hpp"
+
+#include <ws/redis.hpp>
 
 #include <algorithm>
 #include <map>
@@ -215,6 +218,90 @@ TEST_CASE("three chat_servers share their rooms through Redis") {
   });
   for (auto &s : servers)
     CHECK(s->wait() == 0);
+}
+
+TEST_CASE("RedisBus: a Redis link that goes silent is found by the health "
+          "check, and sharing resumes when the path heals") {
+  // Server a reaches Redis through a link that goes silent (no FIN, no
+  // RST) for 2 s, server b directly. A silence shorter than the interval
+  // reports nothing.
+  const std::string redis_port = free_port();
+  auto redis = start_redis(redis_port);
+  Forwarder link(static_cast<std::uint16_t>(std::stoi(redis_port)));
+  auto bus_a = std::make_shared<ws::RedisBus>(
+      "redis://127.0.0.1:" + std::to_string(link.port()), "silent:");
+  auto bus_b = std::make_shared<ws::RedisBus>("redis://127.0.0.1:" + redis_port,
+                                              "silent:");
+  bus_a->healthCheckInterval = std::chrono::milliseconds(300);
+  std::vector<std::string> errors;
+  int readies = 0;
+  bus_a->onerror = [&](const std::string &why) { errors.push_back(why); };
+  bus_a->onready = [&] { ++readies; };
+  std::vector<std::unique_ptr<ws::Server>> servers;
+  for (auto bus : {bus_a, bus_b}) {
+    ws::ServerOptions o;
+    o.bus = bus;
+    servers.push_back(std::make_unique<ws::Server>(o));
+    servers.back()->onconnection = [](ws::WebSocket &s, const ws::Request &) {
+      s.subscribe("room");
+    };
+    servers.back()->listen(0, "127.0.0.1");
+  }
+  ws::WebSocket on_a("ws://127.0.0.1:" + std::to_string(servers[0]->port()));
+  std::vector<std::string> heard;
+  on_a.onmessage = [&](const ws::MessageEvent &e) { heard.push_back(e.data); };
+  wait_until([&] {
+    return bus_a->ready() && bus_b->ready() &&
+           servers[0]->subscriberCount("room") == 1;
+  });
+  // b's publishes reach a's subscriber (a's subscription is confirmed once
+  // one arrives).
+  auto until_heard = [&](const std::string &line) {
+    wait_until(
+        [&] {
+          if (std::find(heard.begin(), heard.end(), line) != heard.end())
+            return true;
+          servers[1]->publish("room", line);
+          ws::runUntil([] { return false; }, std::chrono::milliseconds(50));
+          return false;
+        },
+        std::chrono::seconds(10));
+  };
+  until_heard("before");
+  CHECK(errors.empty());
+
+  // 150 ms of silence: under the interval, nothing is reported.
+  link.blackhole();
+  ws::runUntil([] { return false; }, std::chrono::milliseconds(150));
+  link.heal();
+  ws::runUntil([] { return false; }, std::chrono::milliseconds(1000));
+  CHECK(errors.empty());
+  CHECK(bus_a->ready());
+
+  const auto start = std::chrono::steady_clock::now();
+  link.blackhole();
+  wait_until([&] { return !errors.empty(); }, std::chrono::seconds(5));
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  CHECK(took <= 3 * 0.3 + 0.3);
+  CHECK(errors[0].find("did not answer the health check within 300 ms") !=
+        std::string::npos);
+  CHECK(!bus_a->ready());
+  // While silent, the attempts connect (the link accepts) but Redis never
+  // answers: the bus stays not ready, and says so once.
+  ws::runUntil([] { return false; }, std::chrono::milliseconds(1500));
+  CHECK(!bus_a->ready());
+  CHECK(errors.size() == 1);
+  link.heal();
+  wait_until([&] { return bus_a->ready(); }, std::chrono::seconds(10));
+  CHECK(readies == 2);
+  until_heard("after");
+  for (auto &s : servers)
+    s->close();
+  ws::runUntil([] { return false; }, std::chrono::milliseconds(100));
+  redis->signal(SIGTERM);
+  CHECK(redis->wait() == 0);
 }
 
 TEST_CASE("chat_server --redis with a bad URL: one line and exit 2 (usage)") {

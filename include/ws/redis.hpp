@@ -72,6 +72,8 @@ public:
                                                            ac_->c.fd);
     redisAsyncSetConnectCallback(ac_, [](const redisAsyncContext *c, int ok) {
       auto *self = static_cast<RedisLink *>(c->data);
+      if (self->dropping_)
+        return;
       if (ok == REDIS_OK)
         self->up();
       else
@@ -79,12 +81,26 @@ public:
     });
     redisAsyncSetDisconnectCallback(ac_, [](const redisAsyncContext *c, int) {
       auto *self = static_cast<RedisLink *>(c->data);
-      self->lost(c->err ? c->errstr : "connection closed");
+      if (!self->dropping_)
+        self->lost(c->err ? c->errstr : "connection closed");
     });
   }
 
   /// The context to send commands on, or nullptr while down.
   redisAsyncContext *ready() const { return up_ ? ac_ : nullptr; }
+
+  /// The link is silent (the health check): drops the connection at once,
+  /// with what is pending (hiredis's disconnect would wait for replies
+  /// that will not come), reports `why` and connects again.
+  void drop(const std::string &why) {
+    if (!ac_)
+      return;
+    dropping_ = true; // hiredis's callbacks during the free say nothing
+    redisAsyncFree(ac_);
+    dropping_ = false;
+    ac_ = nullptr;
+    lost(why);
+  }
 
   void close() {
     closed_ = true;
@@ -98,7 +114,7 @@ private:
   std::unique_ptr<asio::posix::stream_descriptor> fd_;
   bool want_read_ = false, want_write_ = false;
   bool reading_ = false, writing_ = false;
-  bool up_ = false, closed_ = false;
+  bool up_ = false, closed_ = false, dropping_ = false;
   std::chrono::milliseconds backoff_{100};
   asio::steady_timer retry_{::ws::ioContext()};
 
@@ -190,6 +206,19 @@ private:
 /// back-off (0.1 s, doubling to 5 s), subscribes again to what it needs,
 /// and sharing resumes. ready(), onready and onerror show the state.
 ///
+/// Silent links (no FIN, no RST: a route gone, a NAT that forgot): hiredis
+/// has no timeout in its asynchronous API that would see one (0.14 has
+/// none; 1.x's redisAsyncSetTimeout does not cover a subscriber waiting for
+/// messages) and turns no TCP keep-alive on, so a silent subscribing link
+/// would be kept for as long as the kernel keeps it: for ever while idle.
+/// So the bus checks its path, as redis-py's health_check_interval does,
+/// but end to end: every healthCheckInterval it publishes to a channel of
+/// its own and must hear that on its subscribing connection (first, that
+/// Redis confirms the subscription) within the next interval. When it does
+/// not, onerror says so, both connections are dropped and made again, and
+/// sharing resumes once the path answers: a silent link is found within
+/// two to three intervals.
+///
 /// Threads: build it on any thread before the loop runs (or on the loop
 /// thread); everything else happens on the loop thread, ready() excepted.
 class RedisBus : public Bus {
@@ -224,10 +253,15 @@ public:
     sub_->ondown = [this](const std::string &why) {
       for (auto &c : channels_)
         c.second.on = c.second.pending = false;
+      health_on_ = false;
       down(why);
     };
     pub_->onup = [this] { maybe_ready(); };
     sub_->onup = [this] { // a new connection: subscribe again
+      const std::string health = prefix_ + "health:" + id_;
+      redisAsyncCommand(sub_->ready(), &RedisBus::heard, this, "SUBSCRIBE %b",
+                        health.data(), health.size());
+      expect_answer();
       std::vector<std::string> topics;
       for (const auto &c : channels_)
         topics.push_back(c.first);
@@ -235,9 +269,10 @@ public:
         sync(topic);
       maybe_ready();
     };
-    asio::post(::ws::ioContext(), [pub = pub_, sub = sub_] {
+    asio::post(::ws::ioContext(), [this, pub = pub_, sub = sub_] {
       pub->connect();
       sub->connect();
+      check_health();
     });
   }
   ~RedisBus() override { close(); }
@@ -253,6 +288,9 @@ public:
   std::function<void(const std::string &why)> onerror;
   /// The URL given, for messages.
   const std::string &url() const { return url_; }
+  /// redis-py: health_check_interval. 0: no check. Set it before the loop
+  /// runs, or on the loop thread; it takes effect at the next check.
+  std::chrono::milliseconds healthCheckInterval{5000};
 
   void subscribe(const std::string &topic) override {
     channels_[topic].wanted = true;
@@ -284,6 +322,7 @@ public:
   /// No reconnecting, no more waiting on Redis: ws::run() may return.
   void close() override {
     ready_ = false;
+    health_.cancel();
     pub_->onup = sub_->onup = nullptr;
     pub_->ondown = sub_->ondown = nullptr;
     pub_->close();
@@ -302,6 +341,45 @@ private:
   std::map<std::string, Channel> channels_; // by topic
   std::atomic<bool> ready_{false};
   bool outage_ = false; // reported already
+  // The health check: its timer, whether Redis has confirmed the health
+  // channel's subscription, and the answer awaited (since when).
+  asio::steady_timer health_{::ws::ioContext()};
+  bool health_on_ = false, awaiting_ = false;
+  std::chrono::steady_clock::time_point asked_{};
+
+  void expect_answer() {
+    awaiting_ = true;
+    asked_ = std::chrono::steady_clock::now();
+  }
+
+  /// One health check, every healthCheckInterval: an answer awaited for a
+  /// whole interval means the path is silent; else, with both connections
+  /// up and the subscription confirmed, ask again.
+  void check_health() {
+    const auto every = healthCheckInterval;
+    if (every.count() > 0) {
+      if (awaiting_ && std::chrono::steady_clock::now() - asked_ >= every &&
+          pub_->ready() && sub_->ready()) {
+        awaiting_ = false;
+        const std::string why =
+            "Redis at " + url_ + " did not answer the health check within " +
+            std::to_string(every.count()) + " ms: the link is silent";
+        pub_->drop(why);
+        sub_->drop(why);
+      } else if (!awaiting_ && health_on_ && pub_->ready()) {
+        const std::string health = prefix_ + "health:" + id_;
+        redisAsyncCommand(pub_->ready(), nullptr, nullptr, "PUBLISH %b %b",
+                          health.data(), health.size(), "?", size_t(1));
+        expect_answer();
+      }
+    }
+    health_.expires_after(every.count() > 0 ? every
+                                            : std::chrono::milliseconds(1000));
+    health_.async_wait([this](asio::error_code ec) {
+      if (!ec)
+        check_health();
+    });
+  }
 
   void sync(const std::string &topic) {
     auto it = channels_.find(topic);
@@ -333,6 +411,13 @@ private:
       return; // the connection went; its loss is reported already
     const std::string kind = reply->element[0]->str;
     const std::string channel(reply->element[1]->str, reply->element[1]->len);
+    if (channel == self->prefix_ + "health:" + self->id_) {
+      // The health channel: its subscription confirmed, or our own check.
+      self->health_on_ = self->health_on_ || kind == "subscribe";
+      self->awaiting_ = false;
+      self->maybe_ready();
+      return;
+    }
     if (channel.compare(0, self->prefix_.size(), self->prefix_) != 0)
       return;
     const std::string topic = channel.substr(self->prefix_.size());
@@ -362,7 +447,10 @@ private:
 
   // Said once each time sharing starts: at first, and after each outage.
   void maybe_ready() {
-    if (ready_ || !pub_->ready() || !sub_->ready())
+    // With the health check, a connection is not enough (a silent path
+    // connects too): Redis must have answered on it.
+    if (ready_ || !pub_->ready() || !sub_->ready() ||
+        (healthCheckInterval.count() > 0 && !health_on_))
       return;
     ready_ = true;
     outage_ = false;
