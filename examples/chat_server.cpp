@@ -7,6 +7,7 @@
 #include <ws/websocket.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -103,7 +104,7 @@ static const char usage[] =
     "usage: chat_server [--port N] [--host H] [--page FILE]\n"
     "                   [--cert FILE --key FILE] [--origin LIST]\n"
     "                   [--redis redis://HOST:PORT[/PREFIX]] [--deflate]\n"
-    "                   [--version]\n"
+    "                   [--ping MS] [--version]\n"
     "Serves the chat page at / and relays every chat message to everyone\n"
     "in its room: the page at /?room=NAME chats in room NAME.\n"
     "  --port N     port to listen on, 0-65535 (default 8000)\n"
@@ -121,6 +122,8 @@ static const char usage[] =
     "               chat)\n"
     "  --deflate    compress messages (permessage-deflate) for clients\n"
     "               that offer it, as every browser does\n"
+    "  --ping MS    ping every socket every MS ms and drop one that answers\n"
+    "               nothing for that long (default: no heartbeat)\n"
     "  --version    print the version and exit\n"
     "Exits 2 on a usage error, 1 when it cannot serve (e.g. the port is "
     "taken).\n";
@@ -128,7 +131,7 @@ static const char usage[] =
 int main(int argc, char **argv) {
   // C++ only: the flags.
   std::string port = "8000", host = "0.0.0.0", page_file, cert, key, origin,
-              redis;
+              redis, ping;
   bool deflate = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
@@ -149,6 +152,7 @@ int main(int argc, char **argv) {
                          : flag == "--key"    ? &key
                          : flag == "--origin" ? &origin
                          : flag == "--redis"  ? &redis
+                         : flag == "--ping"   ? &ping
                                               : nullptr;
     if (!value || i + 1 == argc) {
       std::cerr << "chat_server: unknown or incomplete option '" << flag
@@ -165,6 +169,13 @@ int main(int argc, char **argv) {
       port.find_first_not_of("0123456789") != std::string::npos ||
       std::stoi(port) > 65535) {
     std::cerr << "chat_server: --port wants a number 0-65535, not '" << port
+              << "'\n";
+    return 2;
+  }
+  if (!ping.empty() &&
+      (ping.size() > 8 ||
+       ping.find_first_not_of("0123456789") != std::string::npos)) {
+    std::cerr << "chat_server: --ping wants milliseconds, not '" << ping
               << "'\n";
     return 2;
   }
@@ -199,6 +210,9 @@ int main(int argc, char **argv) {
     // JS: const deflate = flags.deflate && { serverNoContextTakeover: true };
     // (server_no_context_takeover is ws::Server's default once it is on)
     options.perMessageDeflate.enabled = deflate;
+    // JS: const heartbeat = Number(flags.ping) || 0;
+    if (!ping.empty())
+      options.pingInterval = std::chrono::milliseconds(std::stol(ping));
 #ifdef WS_CHAT_REDIS
     // C++ only: --redis shares the rooms with other instances (ws::RedisBus;
     // in Node, socket.io's Redis adapter would).

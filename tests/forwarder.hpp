@@ -19,6 +19,10 @@
 #include <deque>
 #include <optional>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 namespace test {
 
 class Forwarder {
@@ -57,6 +61,22 @@ public:
   std::size_t open() const {
     return std::count_if(state_->sessions.begin(), state_->sessions.end(),
                          [](const auto &s) { return !s->closed; });
+  }
+
+  /// Connections the target has ended (its FIN or RST is in: the socket
+  /// to it is no longer ESTABLISHED), seen even while blackholed: what a
+  /// test watches for when the target must find a silent peer.
+  std::size_t ended_by_target() const {
+    return std::count_if(
+        state_->sessions.begin(), state_->sessions.end(), [](const auto &s) {
+          if (!s->server.is_open())
+            return s->closed;
+          tcp_info info{};
+          socklen_t size = sizeof info;
+          return getsockopt(s->server.native_handle(), IPPROTO_TCP, TCP_INFO,
+                            &info, &size) == 0 &&
+                 info.tcpi_state != TCP_ESTABLISHED;
+        });
   }
 
   /// Nothing more is forwarded, either way, on any connection (new ones

@@ -141,6 +141,38 @@ TEST_CASE("chat_client --reconnect --ping 1000: through a link blackholed "
   CHECK(bob.wait() == 0);
 }
 
+TEST_CASE("chat_server --ping 300 drops a client whose link goes silent, "
+          "and keeps the rest") {
+  test::Process server({test::env("CHAT_SERVER"), "--port", "0", "--host",
+                        "127.0.0.1", "--ping", "300"});
+  const auto port = start_server(server);
+  test::Forwarder link(port);
+  ws::WebSocket silent(link.url()),
+      direct("ws://127.0.0.1:" + std::to_string(port) + "/");
+  int greetings = 0;
+  std::vector<std::string> heard;
+  silent.onmessage = [&](const ws::MessageEvent &) { ++greetings; };
+  direct.onmessage = [&](const ws::MessageEvent &e) {
+    heard.push_back(e.data);
+  };
+  test::wait_until([&] { return greetings == 1 && heard.size() == 1; });
+  const auto start = std::chrono::steady_clock::now();
+  link.blackhole();
+  test::wait_until([&] { return link.ended_by_target() == 1; }, 5s);
+  const double took =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  CHECK(took <= 2 * 0.3 + 0.3);
+  // The one that answers its pings stays, for more than two intervals.
+  ws::runUntil([] { return false; }, 1000ms);
+  direct.send("still here");
+  test::wait_until([&] { return heard.size() == 2; });
+  CHECK(heard[1] == "still here");
+  CHECK(direct.readyState() == ws::WebSocket::OPEN);
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
 TEST_CASE("chat_client exits 1 when the connection fails") {
   std::uint16_t port;
   {
@@ -165,6 +197,8 @@ TEST_CASE("the examples check their flags") {
             .wait() == 1);
   CHECK(test::Process({test::env("CHAT_CLIENT"), "--bogus"}).wait() == 2);
   CHECK(test::Process({test::env("CHAT_CLIENT"), "--ping", "soon"}).wait() ==
+        2);
+  CHECK(test::Process({test::env("CHAT_SERVER"), "--ping", "soon"}).wait() ==
         2);
   CHECK(test::Process({test::env("CHAT_CLIENT"), "ftp://x/", "--nick", "n"})
             .wait() == 2);

@@ -46,6 +46,7 @@ function publish(room, data) {
 const usage =
   "usage: chat_server [--port N] [--host H] [--page FILE]\n" +
   "                   [--cert FILE --key FILE] [--origin LIST] [--deflate]\n" +
+  "                   [--ping MS]\n" +
   "Serves the chat page at / and relays every chat message to everyone\n" +
   "in its room: the page at /?room=NAME chats in room NAME.\n" +
   "  --port N     port to listen on, 0-65535 (default 8000)\n" +
@@ -58,14 +59,16 @@ const usage =
   "               (comma-separated, e.g. https://chat.example.com);\n" +
   "               others get 403 (default: any)\n" +
   "  --deflate    compress messages (permessage-deflate) for clients\n" +
-  "               that offer it, as every browser does\n";
+  "               that offer it, as every browser does\n" +
+  "  --ping MS    ping every socket every MS ms and drop one that answers\n" +
+  "               nothing for that long (default: no heartbeat)\n";
 
 function main(argv) {
   // JS only: the flags, read as chat_server.cpp reads them (its --redis is
   // C++ only).
   const flags = {
     port: "8000", host: "0.0.0.0", page: "", cert: "", key: "", origin: "",
-    deflate: false,
+    ping: "", deflate: false,
   };
   for (let i = 0; i < argv.length; ++i) {
     const flag = argv[i];
@@ -91,6 +94,11 @@ function main(argv) {
       `chat_server: --port wants a number 0-65535, not '${port}'\n`);
     return 2;
   }
+  if (flags.ping && !/^[0-9]{1,8}$/.test(flags.ping)) {
+    process.stderr.write(
+      `chat_server: --ping wants milliseconds, not '${flags.ping}'\n`);
+    return 2;
+  }
 
   try {
     const page = readPage(flags.page);
@@ -104,8 +112,30 @@ function main(argv) {
       done(!origins.length || !origin ||
         origins.some((o) => o.toLowerCase() === origin.toLowerCase()), 403);
     const deflate = flags.deflate && { serverNoContextTakeover: true };
+    const heartbeat = Number(flags.ping) || 0;
     const wss = new WebSocketServer({ server, verifyClient,
       perMessageDeflate: deflate });
+    // JS only: what ws::ServerOptions::pingInterval does, written as Node's
+    // ws README shows: a socket that answered nothing since the last ping
+    // is dropped.
+    if (heartbeat) {
+      const beat = setInterval(() => {
+        for (const client of wss.clients) {
+          if (!client.alive) {
+            client.terminate();
+            continue;
+          }
+          client.alive = false;
+          client.ping();
+        }
+      }, heartbeat);
+      wss.on("close", () => clearInterval(beat));
+      wss.on("connection", (socket) => {
+        socket.alive = true;
+        socket.on("pong", () => { socket.alive = true; });
+        socket.on("message", () => { socket.alive = true; });
+      });
+    }
     server.on("request", (req, res) => {
       if (req.url.split("?")[0] === "/") {
         res.setHeader("Content-Type", "text/html; charset=utf-8");
