@@ -57,11 +57,6 @@ public:
   }
   /// Connections forwarded so far (both ends connected).
   std::size_t forwarded() const { return state_->forwarded; }
-  /// Connections open through it now.
-  std::size_t open() const {
-    return std::count_if(state_->sessions.begin(), state_->sessions.end(),
-                         [](const auto &s) { return !s->closed; });
-  }
 
   /// Connections the target has ended (its FIN or RST is in: the socket
   /// to it is no longer ESTABLISHED), seen even while blackholed: what a

@@ -244,6 +244,7 @@ public:
     char id[20];
     std::snprintf(id, sizeof id, "%08x%08x", random(), random());
     id_ = id;
+    health_channel_ = prefix_ + "health:" + id_;
     for (auto *link : {&pub_, &sub_}) {
       *link = std::make_shared<detail::RedisLink>();
       (*link)->host = host;
@@ -258,9 +259,8 @@ public:
     };
     pub_->onup = [this] { maybe_ready(); };
     sub_->onup = [this] { // a new connection: subscribe again
-      const std::string health = prefix_ + "health:" + id_;
       redisAsyncCommand(sub_->ready(), &RedisBus::heard, this, "SUBSCRIBE %b",
-                        health.data(), health.size());
+                        health_channel_.data(), health_channel_.size());
       expect_answer();
       std::vector<std::string> topics;
       for (const auto &c : channels_)
@@ -337,6 +337,7 @@ private:
     bool wanted = false, on = false, pending = false;
   };
   std::string url_, prefix_, id_;
+  std::string health_channel_; // the health check's, this bus's own
   std::shared_ptr<detail::RedisLink> pub_, sub_;
   std::map<std::string, Channel> channels_; // by topic
   std::atomic<bool> ready_{false};
@@ -367,9 +368,9 @@ private:
         pub_->drop(why);
         sub_->drop(why);
       } else if (!awaiting_ && health_on_ && pub_->ready()) {
-        const std::string health = prefix_ + "health:" + id_;
         redisAsyncCommand(pub_->ready(), nullptr, nullptr, "PUBLISH %b %b",
-                          health.data(), health.size(), "?", size_t(1));
+                          health_channel_.data(), health_channel_.size(), "?",
+                          size_t(1));
         expect_answer();
       }
     }
@@ -411,7 +412,7 @@ private:
       return; // the connection went; its loss is reported already
     const std::string kind = reply->element[0]->str;
     const std::string channel(reply->element[1]->str, reply->element[1]->len);
-    if (channel == self->prefix_ + "health:" + self->id_) {
+    if (channel == self->health_channel_) {
       // The health channel: its subscription confirmed, or our own check.
       self->health_on_ = self->health_on_ || kind == "subscribe";
       self->awaiting_ = false;

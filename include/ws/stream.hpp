@@ -190,7 +190,7 @@ public:
   std::uint64_t written() const;
   bool writable() const;
   void sent_one(std::size_t size);
-  void prune();
+  std::uint64_t prune();
   void progress();
   void watch_writes();
   std::int64_t desired() const {
@@ -637,17 +637,17 @@ inline void StreamState::sent_one(std::size_t size) {
   progress();
 }
 
-/// Forgets the writes the network has taken.
-inline void StreamState::prune() {
+/// Forgets the writes the network has taken; gives how much it has.
+inline std::uint64_t StreamState::prune() {
   const std::uint64_t done = written();
   while (!unsent.empty() && unsent.front() <= done)
     unsent.pop_front();
+  return done;
 }
 
 /// The network took some of what was sent: the writes it took are done.
 inline void StreamState::progress() {
-  prune();
-  const std::uint64_t done = written();
+  const std::uint64_t done = prune();
   std::vector<std::coroutine_handle<>> waiting;
   while (!writes.empty() && writes.front().end <= done) {
     if (writes.front().waiter)
