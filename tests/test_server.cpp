@@ -3,6 +3,8 @@
 // SPDX-License-Identifier: MIT
 #include "support.hpp"
 
+#include <iostream>
+#include <sstream>
 #include <thread>
 
 using test::wait_until;
@@ -223,4 +225,60 @@ TEST_CASE("handleProtocols choosing a name not offered rejects the upgrade") {
   CHECK(r.events == std::vector<std::string>{"error", "close"});
   CHECK(r.errors[0].find("500") != std::string::npos);
   CHECK(reported == 1);
+}
+
+TEST_CASE("ServerOptions::log writes a line as each socket opens, is refused "
+          "and closes") {
+  // websocketpp's access log goes to std::cout.
+  std::ostringstream captured;
+  struct Capture {
+    std::streambuf *previous;
+    ~Capture() { std::cout.rdbuf(previous); }
+  } capture{std::cout.rdbuf(captured.rdbuf())};
+  ws::ServerOptions o;
+  o.log = true;
+  o.allowedOrigins = {"https://chat.example"};
+  ws::Server server(o);
+  server.onconnection = [](ws::WebSocket &s, const ws::Request &) {
+    s.close(1000, "bye");
+  };
+  server.listen(0, "127.0.0.1");
+  int closed = 0;
+  ws::WebSocket welcome(test::local_url(server, "/room"));
+  welcome.onclose = [&](const ws::CloseEvent &) { ++closed; };
+  ws::ClientOptions elsewhere;
+  elsewhere.origin = "https://elsewhere.example";
+  ws::WebSocket refused(test::local_url(server, "/"), {}, elsewhere);
+  refused.onclose = [&](const ws::CloseEvent &) { ++closed; };
+  wait_until([&] {
+    return closed == 2 &&
+           captured.str().find("Disconnect") != std::string::npos;
+  });
+  const std::string log = captured.str();
+  INFO(log);
+  const std::string peer = "WebSocket Connection 127.0.0.1:";
+  CHECK(log.find("[connect] " + peer) != std::string::npos);
+  CHECK(log.find(" v13 \"ws/" WS_VERSION "\" /room 101") != std::string::npos);
+  CHECK(log.find("[fail] " + peer) != std::string::npos);
+  CHECK(log.find(" / 403 ") != std::string::npos);
+  CHECK(log.find("[disconnect] Disconnect close local:[1000,bye]") !=
+        std::string::npos);
+}
+
+TEST_CASE("without ServerOptions::log nothing is written") {
+  std::ostringstream captured;
+  struct Capture {
+    std::streambuf *previous;
+    ~Capture() { std::cout.rdbuf(previous); }
+  } capture{std::cout.rdbuf(captured.rdbuf())};
+  ws::Server server;
+  server.onconnection = [](ws::WebSocket &s, const ws::Request &) {
+    s.close(1000, "bye");
+  };
+  server.listen(0, "127.0.0.1");
+  bool closed = false;
+  ws::WebSocket socket(test::local_url(server, "/"));
+  socket.onclose = [&](const ws::CloseEvent &) { closed = true; };
+  wait_until([&] { return closed; });
+  CHECK(captured.str().empty());
 }
