@@ -461,7 +461,8 @@ connection<ws::detail::Config>::close(close::status::value const code,
 // fails, closes or answers plain HTTP, and builds it (a stringstream, the
 // peer's address from the kernel, a header lookup) before it asks whether
 // the log wants it; ours is off unless ServerOptions::log. These are its
-// own, asking first: an upgrade costs about a tenth less without them.
+// own, asking first: the server CPU per connection set up falls by about
+// 8% (bench --only setup).
 
 template <> inline void connection<ws::detail::Config>::log_open_result() {
   if (!m_alog->dynamic_test(log::alevel::connect))
