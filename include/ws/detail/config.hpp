@@ -457,6 +457,29 @@ connection<ws::detail::Config>::close(close::status::value const code,
   m_close_handshake_timeout_dur = keep;
 }
 
+/// websocketpp's own, paced when accept() fails for want of descriptors or
+/// memory (see dual_socket::endpoint::accept_later).
+template <>
+inline void
+transport::asio::endpoint<ws::detail::Config::transport_config>::handle_accept(
+    accept_handler callback, lib::asio::error_code const &asio_ec) {
+  if (!asio_ec) {
+    socket_type::accept_worked();
+    callback(lib::error_code());
+    return;
+  }
+  if (asio_ec == lib::asio::errc::operation_canceled) {
+    callback(make_error_code(websocketpp::error::operation_canceled));
+    return;
+  }
+  log_err(log::elevel::info, "asio handle_accept", asio_ec);
+  const lib::error_code ec = socket_con_type::translate_ec(asio_ec);
+  if (ws::detail::dual_socket::out_of_resources(asio_ec))
+    socket_type::accept_later(*m_io_service, [callback, ec] { callback(ec); });
+  else
+    callback(ec);
+}
+
 // websocketpp writes a line to its access log as each connection opens,
 // fails, closes or answers plain HTTP, and builds it (a stringstream, the
 // peer's address from the kernel, a header lookup) before it asks whether

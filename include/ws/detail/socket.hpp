@@ -19,7 +19,9 @@
 #include <websocketpp/common/asio_ssl.hpp>
 #endif
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -578,8 +580,19 @@ private:
   Stream stream_;
 };
 
+/// Whether accept() failed for want of a descriptor or of memory: it fails
+/// again at once until some are given back.
+inline bool out_of_resources(const asio::error_code &ec) {
+  // (Asio's system category does not compare equal to std::errc values.)
+  return ec == asio::error::no_descriptors ||  // EMFILE
+         ec == asio::error::no_buffer_space || // ENOBUFS
+         ec == asio::error::no_memory ||       // ENOMEM
+         ec == asio::error_code(ENFILE, asio::error::get_system_category());
+}
+
 /// The per-endpoint half: hands each new connection the endpoint's TLS
-/// context source.
+/// context source, and paces accepting when the process runs out of
+/// descriptors.
 class endpoint {
 public:
   using type = endpoint;
@@ -590,6 +603,32 @@ public:
 #if WS_TLS
   void set_tls_init_handler(TlsInitHandler h) { tls_init_ = std::move(h); }
 #endif
+
+  /// accept() failed for want of resources (out_of_resources). websocketpp
+  /// would accept again at once, fail at once, and so spin a core for as
+  /// long as the shortage lasts; `next` (its handling of the failure, which
+  /// accepts again) runs after a wait instead, 5 ms doubling to 1 s while
+  /// the failures go on, as Go's net/http paces itself. The connections
+  /// wait in the listen queue meanwhile, and are taken once descriptors
+  /// are given back.
+  void accept_later(asio::io_context &io, std::function<void()> next) {
+    using std::chrono::milliseconds;
+    accept_wait_ = accept_wait_.count() == 0
+                       ? milliseconds(5)
+                       : std::min(2 * accept_wait_, milliseconds(1000));
+    if (!accept_timer_)
+      accept_timer_ = std::make_unique<asio::steady_timer>(io);
+    accept_timer_->expires_after(accept_wait_);
+    // Destroyed with the endpoint, the timer ends the wait aborted: then
+    // nothing runs (the endpoint and its acceptor are gone).
+    accept_timer_->async_wait(
+        [next = std::move(next)](const asio::error_code &ec) {
+          if (!ec)
+            next();
+        });
+  }
+  /// accept() succeeded: the next shortage waits from 5 ms again.
+  void accept_worked() { accept_wait_ = std::chrono::milliseconds(0); }
 
 protected:
   wsp::lib::error_code init(socket_con_ptr con) {
@@ -605,6 +644,8 @@ private:
 #if WS_TLS
   TlsInitHandler tls_init_;
 #endif
+  std::chrono::milliseconds accept_wait_{0};
+  std::unique_ptr<asio::steady_timer> accept_timer_;
 };
 
 } // namespace ws::detail::dual_socket
