@@ -17,6 +17,12 @@
 //              send to arrival, p50 and p99; and 64 B and 1 KiB to 1,000
 //              against websocketpp sending one prepared message to all
 //              (its own way of framing once)
+//   setup      20,000 connections set up one after another, 50 at a time,
+//              each an upgrade, one 32 B echo and a close handshake: the
+//              server's CPU time per connection (a restart's storm)
+//   storm      10,000 ws::WebSocket clients with reconnect on, their chat
+//              server killed and started again: the time until all are
+//              open again, ws against Node's ws
 //   idle       10,000 open connections: the server's memory per connection
 //   scaling    broadcast to 100 ... 10,000 clients, idle 1,000 ... 20,000
 //   tls        ours over ws:// and wss://: echo, large, idle
@@ -44,9 +50,11 @@
 // SPDX-License-Identifier: MIT
 #include <asio.hpp>
 #include <asio/ssl.hpp>
+#include <ws/websocket.hpp>
 #include <zlib.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -56,6 +64,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -97,7 +106,9 @@ struct Server {
       for (const auto &e : env)
         putenv(const_cast<char *>(e.c_str()));
       dup2(out[1], 1);
-      close(out[0]);
+      // Nothing else of ours: the generator's thousands of sockets would
+      // count against the server's descriptor limit (and stay open).
+      close_range(3, ~0U, 0);
       std::vector<char *> args;
       for (const auto &a : argv)
         args.push_back(const_cast<char *>(a.c_str()));
@@ -475,6 +486,95 @@ template <class Conns> void close_all(Load &load, Conns &all) {
   all.clear();
 }
 
+/// Connections one after another, each as a client coming back after a
+/// restart lives it: connect, upgrade, one 32 B message echoed, the close
+/// handshake, and the server's FIN (it closes TCP first, RFC 6455 7.1.1).
+class Visits {
+public:
+  Visits(Load &load, tcp::endpoint ep, int count, std::function<void()> done)
+      : load_(load), ep_(ep), left_(count), socket_(load.io),
+        done_(std::move(done)) {}
+  void start() {
+    if (left_-- == 0)
+      return done_();
+    socket_ = tcp::socket(load_.io);
+    in_.clear();
+    stage_ = Stage::upgrading;
+    socket_.async_connect(ep_, [this](asio::error_code ec) {
+      check(ec, "connect");
+      socket_.set_option(tcp::no_delay(true));
+      write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+      read();
+    });
+  }
+
+private:
+  enum class Stage { upgrading, echoing, closing, ending };
+  Load &load_;
+  tcp::endpoint ep_;
+  int left_;
+  tcp::socket socket_;
+  std::function<void()> done_;
+  Stage stage_ = Stage::upgrading;
+  std::string in_, out_;
+  std::array<char, 4096> buf_;
+
+  static void check(asio::error_code ec, const char *what) {
+    if (ec)
+      throw std::runtime_error(std::string(what) + ": " + ec.message());
+  }
+  void write(std::string bytes) {
+    out_ = std::move(bytes);
+    asio::async_write(
+        socket_, asio::buffer(out_),
+        [](asio::error_code ec, std::size_t) { check(ec, "write"); });
+  }
+  /// The length of the whole server frame at the front of in_, or 0.
+  std::size_t whole_frame() const {
+    if (in_.size() < 2 || (in_[1] & 127) > 125)
+      return 0; // (our frames here are short)
+    const std::size_t n = 2 + std::size_t(in_[1] & 127);
+    return in_.size() >= n ? n : 0;
+  }
+  void read() {
+    socket_.async_read_some(
+        asio::buffer(buf_), [this](asio::error_code ec, std::size_t n) {
+          if (ec == asio::error::eof && stage_ == Stage::ending) {
+            ++load_.received; // one whole visit
+            return start();
+          }
+          check(ec, "read");
+          in_.append(buf_.data(), n);
+          if (stage_ == Stage::upgrading) {
+            const auto end = in_.find("\r\n\r\n");
+            if (end == std::string::npos)
+              return read();
+            if (in_.rfind("HTTP/1.1 101", 0) != 0)
+              throw std::runtime_error("upgrade refused: " + in_.substr(0, 40));
+            in_.erase(0, end + 4);
+            stage_ = Stage::echoing;
+            write(client_frame(false, std::string(32, 'x')));
+          }
+          if (stage_ == Stage::echoing) {
+            if (const std::size_t n = whole_frame()) {
+              in_.erase(0, n);
+              stage_ = Stage::closing;
+              write(client_frame(false, "\x03\xe8") // close 1000
+                        .replace(0, 1, 1, char(0x88)));
+            }
+          }
+          if (stage_ == Stage::closing && whole_frame()) {
+            if ((in_[0] & 15) != 8)
+              throw std::runtime_error("no close frame came back");
+            stage_ = Stage::ending;
+          }
+          read();
+        });
+  }
+};
+
 double median(std::vector<double> v) {
   if (v.empty())
     return 0;
@@ -510,11 +610,41 @@ struct Shape {
   bool deflate = false; // offer permessage-deflate; send chat-like text
   int rooms = 0;        // in rooms (topics), with a sender in each
   bool flood = false;   // one connection sends `size` B text without end
+  int setups = 0;       // connections set up, `conns` at a time (Visits)
 };
+
+/// `total` visits, `at_once` at a time: connections set up per second and
+/// the server's CPU time per connection, over the whole run.
+Figures run_setups(Server &server, int total, int at_once) {
+  Load load;
+  const tcp::endpoint ep(asio::ip::make_address("127.0.0.1"), server.port);
+  int running = at_once;
+  std::vector<std::unique_ptr<Visits>> all;
+  for (int i = 0; i < at_once; ++i)
+    all.push_back(std::make_unique<Visits>(
+        load, ep, total / at_once + (i < total % at_once), [&] { --running; }));
+  const double cpu_before = server.cpu_seconds();
+  const auto start = Clock::now();
+  for (auto &v : all)
+    v->start();
+  while (running > 0 && Clock::now() - start < std::chrono::seconds(120))
+    load.io.run_one_for(std::chrono::seconds(1));
+  const double elapsed =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  if (running > 0)
+    throw std::runtime_error("only " + std::to_string(load.received) + " of " +
+                             std::to_string(total) + " visits ended");
+  Figures f;
+  f.rate = double(total) / elapsed;
+  f.cpu_us = (server.cpu_seconds() - cpu_before) * 1e6 / total;
+  return f;
+}
 
 /// One run of one scenario against one server.
 template <class Stream>
 Figures run_once(Server &server, const Shape &s, double seconds) {
+  if (s.setups)
+    return run_setups(server, s.setups, s.conns);
   Load load;
   load.deflate = s.deflate;
   load.rooms = s.rooms;
@@ -622,6 +752,8 @@ struct Options {
   double seconds = 2;
   int idle = 10000;
   int clients = 1000;
+  int setups = 20000; // connections set up one after another, 50 at a time
+  int storm = 10000;  // clients in the restart storm
   std::vector<int> broadcast_series{100, 1000, 5000, 10000};
   std::vector<int> subscribers{1000, 10000}; // of one topic
   int topics = 100, per_topic = 100;
@@ -629,6 +761,87 @@ struct Options {
   bool scaling = true, tls = true, shapes = true;
   std::string cert, key;
 };
+
+/// The storm after a restart, one run: `clients` ws::WebSocket clients with
+/// reconnect on (its defaults: the first wait 0.5-1 s), open on a chat
+/// server, which is then killed (SIGKILL: no close frame, as in a crash)
+/// and started again on the same port. Clients offer no deflate, so every
+/// server does the same work. Figures: seconds from the kill until every
+/// client is open again (rate), attempts that failed per client (wire),
+/// and clients that gave up (kib).
+Figures run_storm(const Kind &kind, int clients, int cpu) {
+  auto argv = kind.chat;
+  auto port_at = std::find(argv.begin(), argv.end(), "--port");
+  std::optional<Server> server(std::in_place, argv, kind.env, cpu);
+  *(port_at + 1) = std::to_string(server->port);
+  const std::string url =
+      "ws://127.0.0.1:" + std::to_string(server->port) + "/";
+  ws::ClientOptions options;
+  options.reconnect.enabled = true;
+  options.perMessageDeflate.enabled = false;
+  std::vector<std::unique_ptr<ws::WebSocket>> all;
+  // Per client: open now, and dropped by the kill (its first
+  // `reconnecting` after it opened).
+  std::vector<char> is_open(clients), dropped_once(clients);
+  int open = 0, dropped = 0, gave_up = 0;
+  long retries = 0;
+  std::map<std::string, int> why; // the errors of attempts that failed
+  for (int i = 0; i < clients; ++i) {
+    auto &socket = *all.emplace_back(std::make_unique<ws::WebSocket>(
+        url, std::vector<std::string>{}, options));
+    socket.onopen = [&, i](const ws::Event &) {
+      is_open[i] = 1;
+      ++open;
+    };
+    socket.onerror = [&](const ws::ErrorEvent &e) { ++why[e.message]; };
+    socket.onreconnecting = [&, i](const ws::ReconnectingEvent &e) {
+      if (is_open[i]) {
+        is_open[i] = 0;
+        --open;
+      }
+      if (e.attempt == 1 && !dropped_once[i]) {
+        dropped_once[i] = 1;
+        ++dropped;
+      } else {
+        ++retries;
+      }
+    };
+    socket.onclose = [&](const ws::CloseEvent &) { ++gave_up; };
+    // A few hundred connecting at a time, as clients arrive in life.
+    if (i % 256 == 255 &&
+        !ws::runUntil([&] { return open > i - 256; }, std::chrono::seconds(60)))
+      throw std::runtime_error("the clients did not all open");
+  }
+  if (!ws::runUntil([&] { return open == clients; }, std::chrono::seconds(60)))
+    throw std::runtime_error("the clients did not all open");
+  const auto killed = Clock::now();
+  server.reset(); // SIGKILL
+  server.emplace(argv, kind.env, cpu);
+  const bool back =
+      ws::runUntil([&] { return dropped == clients && open == clients; },
+                   std::chrono::seconds(120));
+  Figures f;
+  f.rate = std::chrono::duration<double>(Clock::now() - killed).count();
+  f.wire = double(retries) / clients;
+  f.kib = gave_up;
+  for (const auto &[message, count] : why)
+    std::cerr << "bench: storm: " << kind.name << ": " << count
+              << " attempts failed: " << message << "\n";
+  for (auto &socket : all) {
+    socket->onclose = nullptr;
+    socket->onerror = nullptr;
+    socket->close();
+  }
+  ws::runUntil([&] { return false; }, std::chrono::milliseconds(500));
+  all.clear();
+  if (!back)
+    throw std::runtime_error(std::to_string(clients - open) +
+                             " clients were not open again after 120 s (" +
+                             std::to_string(gave_up) + " gave up, " +
+                             std::to_string(clients - dropped) +
+                             " never saw the drop)");
+  return f;
+}
 
 /// The medians of `runs` runs per kind, the kinds alternating within each
 /// run. A kind that fails (a server that cannot hold the load) gets none.
@@ -778,6 +991,8 @@ int main(int argc, char **argv) {
       o.subscribers = {10, 20};
       o.topics = 4;
       o.per_topic = 5;
+      o.setups = 200;
+      o.storm = 20;
       o.shapes = false;
     } else if (f == "--no-scaling") {
       o.scaling = false;
@@ -802,6 +1017,10 @@ int main(int argc, char **argv) {
     o.idle = std::stoi(flag["idle"]);
   if (flag.count("clients"))
     o.clients = std::stoi(flag["clients"]);
+  if (flag.count("setups"))
+    o.setups = std::stoi(flag["setups"]);
+  if (flag.count("storm"))
+    o.storm = std::stoi(flag["storm"]);
 
   // Thousands of sockets on each side; the servers inherit the limit.
   // (Root may go past the hard limit; 20,000 idle connections need more
@@ -865,7 +1084,7 @@ int main(int argc, char **argv) {
     return all;
   };
   // --only NAME runs one scenario (for profiling): echo, latency, large,
-  // topics, broadcast, timed or idle.
+  // topics, broadcast, timed, setup, storm or idle.
   auto want = [&](const char *name) {
     return !flag.count("only") || flag["only"] == name;
   };
@@ -906,7 +1125,7 @@ int main(int argc, char **argv) {
   }
   // websocketpp can frame a broadcast once too (a prepared message sent to
   // every socket): the fair baseline for our broadcast, which frames once.
-  std::ostringstream once;
+  std::ostringstream once, storm;
   if (want("broadcast")) {
     const std::vector<Kind> framed_once = {
         {"websocketpp prepared",
@@ -936,13 +1155,58 @@ int main(int argc, char **argv) {
                &Figures::p50, 0);
     out << row("broadcast at 50/s: delivery p99 (us)", t, &Figures::p99, 0);
   }
+  if (want("setup")) {
+    // A restart's storm: what setting up a connection costs the server.
+    Shape setup;
+    setup.conns = 50;
+    setup.setups = o.setups;
+    auto c = measure(kinds, setup, o, pin);
+    const std::string n = std::to_string(o.setups);
+    out << row("set up " + n + " connections, 50 at a time: connections/s", c,
+               &Figures::rate, 0);
+    out << row("set up: server CPU per connection (us)", c, &Figures::cpu_us,
+               1);
+    std::cerr << "bench: set up done\n";
+  }
+  if (want("storm") && o.storm > 0) {
+    // The storm itself: chat servers, since a chat is what restarts with
+    // every client still there.
+    std::vector<std::vector<Figures>> all(kinds.size() - 1);
+    std::vector<bool> failed(kinds.size());
+    for (int r = 0; r < std::min(o.runs, 3); ++r)
+      for (std::size_t k = 1; k < kinds.size(); ++k) {
+        if (failed[k])
+          continue;
+        try {
+          all[k - 1].push_back(run_storm(kinds[k], o.storm, pin ? 0 : -1));
+        } catch (const std::exception &e) {
+          std::cerr << "bench: storm: " << kinds[k].name << ": " << e.what()
+                    << "\n";
+          failed[k] = true;
+          all[k - 1].clear();
+        }
+      }
+    const std::vector<Kind> servers(kinds.begin() + 1, kinds.end());
+    storm << "\nThe storm after a restart (medians of " << std::min(o.runs, 3)
+          << " runs): " << o.storm
+          << " ws::WebSocket clients with reconnect on (default waits), open "
+             "on a chat server that is killed and started again on its "
+             "port; a ratio is to "
+          << servers[0].name << ":\n\n"
+          << header(servers, "scenario")
+          << row("from the kill until every client is open again (s)", all,
+                 &Figures::rate, 2)
+          << row("attempts that failed, per client", all, &Figures::wire, 2)
+          << row("clients that gave up", all, &Figures::kib, 0);
+    std::cerr << "bench: storm done\n";
+  }
   Shape idle{o.idle, 0, false, 0, false, false, true};
   if (want("idle"))
     show("idle memory per connection, " + std::to_string(o.idle) +
              " open (KiB)",
          idle, &Figures::kib, 1);
 
-  out << once.str();
+  out << once.str() << storm.str();
   if (o.shapes && (!flag.count("only") || want("shapes"))) {
     // A second way of measuring: the same servers under other loads (no
     // pipelining, many connections, deeper pipelines, larger and binary
