@@ -227,6 +227,26 @@ TEST_CASE("handleProtocols choosing a name not offered rejects the upgrade") {
   CHECK(reported == 1);
 }
 
+TEST_CASE("without ServerOptions::log nothing is written") {
+  std::ostringstream captured;
+  struct Capture {
+    std::streambuf *previous;
+    ~Capture() { std::cout.rdbuf(previous); }
+  } capture{std::cout.rdbuf(captured.rdbuf())};
+  ws::Server server;
+  server.onconnection = [](ws::WebSocket &s, const ws::Request &) {
+    s.close(1000, "bye");
+  };
+  server.listen(0, "127.0.0.1");
+  bool closed = false;
+  ws::WebSocket socket(test::local_url(server, "/"));
+  socket.onclose = [&](const ws::CloseEvent &) { closed = true; };
+  wait_until([&] { return closed; });
+  CHECK(captured.str().empty());
+}
+
+// (After this, as its server is destroyed, websocketpp logs the accept it
+// had waiting as failed: a test after it would capture that line.)
 TEST_CASE("ServerOptions::log writes a line as each socket opens, is refused "
           "and closes") {
   // websocketpp's access log goes to std::cout.
@@ -263,22 +283,4 @@ TEST_CASE("ServerOptions::log writes a line as each socket opens, is refused "
   CHECK(log.find(" / 403 ") != std::string::npos);
   CHECK(log.find("[disconnect] Disconnect close local:[1000,bye]") !=
         std::string::npos);
-}
-
-TEST_CASE("without ServerOptions::log nothing is written") {
-  std::ostringstream captured;
-  struct Capture {
-    std::streambuf *previous;
-    ~Capture() { std::cout.rdbuf(previous); }
-  } capture{std::cout.rdbuf(captured.rdbuf())};
-  ws::Server server;
-  server.onconnection = [](ws::WebSocket &s, const ws::Request &) {
-    s.close(1000, "bye");
-  };
-  server.listen(0, "127.0.0.1");
-  bool closed = false;
-  ws::WebSocket socket(test::local_url(server, "/"));
-  socket.onclose = [&](const ws::CloseEvent &) { closed = true; };
-  wait_until([&] { return closed; });
-  CHECK(captured.str().empty());
 }

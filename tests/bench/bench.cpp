@@ -767,7 +767,7 @@ struct Options {
 /// server, which is then killed (SIGKILL: no close frame, as in a crash)
 /// and started again on the same port. Clients offer no deflate, so every
 /// server does the same work. Figures: seconds from the kill until every
-/// client is open again (rate), attempts that failed per client (wire),
+/// client is open again (rate), attempts after the first per client (wire),
 /// and clients that gave up (kib).
 Figures run_storm(const Kind &kind, int clients, int cpu) {
   auto argv = kind.chat;
@@ -1196,7 +1196,7 @@ int main(int argc, char **argv) {
           << header(servers, "scenario")
           << row("from the kill until every client is open again (s)", all,
                  &Figures::rate, 2)
-          << row("attempts that failed, per client", all, &Figures::wire, 2)
+          << row("attempts after the first, per client", all, &Figures::wire, 2)
           << row("clients that gave up", all, &Figures::kib, 0);
     std::cerr << "bench: storm done\n";
   }
