@@ -9,7 +9,10 @@
 #include "catch.hpp"
 
 #include <atomic>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include <chrono>
@@ -63,14 +66,44 @@ private:
   std::thread thread_;
 };
 
-/// This process's resident memory now, in KiB.
-inline long resident_kib() {
-  std::ifstream status("/proc/self/status");
+/// /proc/self, or /proc/PID for another process.
+inline std::string proc(pid_t pid) {
+  return pid ? "/proc/" + std::to_string(pid) : "/proc/self";
+}
+
+/// A process's resident memory now, in KiB (this one's by default).
+inline long resident_kib(pid_t pid = 0) {
+  std::ifstream status(proc(pid) + "/status");
   std::string line;
   while (std::getline(status, line))
     if (line.rfind("VmRSS:", 0) == 0)
       return std::stol(line.substr(6));
   return -1;
+}
+
+/// The descriptors a process holds (this one's by default), counting only
+/// those numbered below `below`: RLIMIT_NOFILE bounds their numbers, not
+/// how many there are.
+inline std::size_t descriptors(pid_t pid = 0, std::size_t below = SIZE_MAX) {
+  std::size_t n = 0;
+  for (const auto &entry :
+       std::filesystem::directory_iterator(proc(pid) + "/fd"))
+    n += std::stoul(entry.path().filename().string()) < below;
+  return n;
+}
+
+/// The user and system CPU seconds a process has used (/proc/PID/stat,
+/// fields 14 and 15).
+inline double cpu_seconds(pid_t pid) {
+  std::ifstream f(proc(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), {});
+  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i == 14 || i == 15)
+      ticks += std::stod(field);
+  return ticks / double(sysconf(_SC_CLK_TCK));
 }
 
 /// A child process with its stdin and stdout on pipes.

@@ -4,9 +4,6 @@
 // SPDX-License-Identifier: MIT
 #include "raw_client.hpp"
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -174,38 +171,11 @@ TEST_CASE("sends from another thread before its close() all arrive") {
     CHECK(got[i] == std::to_string(i));
 }
 
-namespace {
-
-/// User + system CPU seconds a process has used (/proc/PID/stat).
-double cpu_seconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), {});
-  std::istringstream rest(stat.substr(stat.rfind(')') + 2));
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i)
-    if (i == 14 || i == 15)
-      ticks += std::stod(field);
-  return ticks / double(sysconf(_SC_CLK_TCK));
-}
-
-/// The descriptors a process holds numbered below `below` (RLIMIT_NOFILE
-/// bounds the numbers, not how many).
-std::size_t descriptors(const std::string &pid, std::size_t below = SIZE_MAX) {
-  std::size_t n = 0;
-  for (const auto &entry :
-       std::filesystem::directory_iterator("/proc/" + pid + "/fd"))
-    n += std::stoul(entry.path().filename().string()) < below;
-  return n;
-}
-
-} // namespace
-
 TEST_CASE("a server out of descriptors waits to accept again, not spinning, "
           "and takes the connections that waited once some are free") {
   // echo_server with room for a dozen sockets (besides what it inherits
   // from this process and its own few).
-  const std::size_t limit = descriptors("self") + 20;
+  const std::size_t limit = test::descriptors() + 20;
   // (What it inherits above the limit cannot count against it.)
   test::Process server({"/bin/sh", "-c",
                         "ulimit -n " + std::to_string(limit) +
@@ -213,8 +183,8 @@ TEST_CASE("a server out of descriptors waits to accept again, not spinning, "
                         test::env("ECHO_SERVER")});
   const auto port =
       static_cast<std::uint16_t>(std::stoi(test::port_in(server.read_line())));
-  const std::string pid = std::to_string(server.pid());
-  const std::size_t own = descriptors(pid, limit);
+  const pid_t pid = server.pid();
+  const std::size_t own = test::descriptors(pid, limit);
   std::vector<std::unique_ptr<LoopPeer>> peers;
   auto upgraded = [&] {
     std::size_t n = 0;
@@ -230,18 +200,18 @@ TEST_CASE("a server out of descriptors waits to accept again, not spinning, "
   std::size_t now = 0;
   INFO("limit " << limit << ", its own " << own);
   wait_until([&] {
-    now = descriptors(pid, limit);
+    now = test::descriptors(pid, limit);
     return now == limit && upgraded() == now - own;
   });
   INFO("at the limit it holds " << now);
   const std::size_t first = upgraded();
-  const double cpu_before = cpu_seconds(server.pid());
+  const double cpu_before = test::cpu_seconds(pid);
   const auto held = GENERATE(0ms, 2500ms);
   INFO("descriptors short for " << held.count() << " ms");
   ws::runUntil([] { return false; }, std::max(held, 1000ms));
   CHECK(upgraded() == first);
   // Spinning on accept() would take the whole second (or more).
-  CHECK(cpu_seconds(server.pid()) - cpu_before < 0.2);
+  CHECK(test::cpu_seconds(pid) - cpu_before < 0.2);
   // Ten leave: ten of those waiting are taken, within the longest wait
   // between tries (1 s) and a margin.
   for (std::size_t i = 0, gone = 0; gone < 10; ++i)

@@ -13,7 +13,6 @@
 #include "raw_client.hpp"
 
 #include <cstdio>
-#include <filesystem>
 #include <list>
 #include <map>
 #include <random>
@@ -25,25 +24,6 @@ using ws::WebSocket;
 namespace {
 
 const std::string greeting = "Welcome to the chat room.";
-
-/// The server's resident memory, from /proc, in KiB.
-long rss_kib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("VmRSS:", 0) == 0)
-      return std::stol(line.substr(6));
-  return -1;
-}
-
-/// The descriptors the server holds (/proc/PID/fd): its own few, and one
-/// per socket it has not let go.
-std::size_t open_fds(pid_t pid) {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto &entry : std::filesystem::directory_iterator(
-           "/proc/" + std::to_string(pid) + "/fd"))
-    ++n;
-  return n;
-}
 
 /// A member who stays: checks each sender's messages arrive once, in order.
 struct Stayer {
@@ -113,8 +93,8 @@ TEST_CASE("1,000 clients churn through chat_server; nothing lost, no leak") {
   const std::string port = test::port_in(server.read_line());
   const std::string url = "ws://127.0.0.1:" + port + "/";
   const pid_t pid = server.pid();
-  const long rss_start = rss_kib(pid);
-  const std::size_t fds_start = open_fds(pid);
+  const long rss_start = test::resident_kib(pid);
+  const std::size_t fds_start = test::descriptors(pid);
 
   std::vector<std::unique_ptr<Stayer>> stayers;
   for (int i = 0; i < 100; ++i)
@@ -215,7 +195,7 @@ TEST_CASE("1,000 clients churn through chat_server; nothing lost, no leak") {
     if (now < end)
       while (visitors.size() < 900)
         arrive();
-    rss_peak = std::max(rss_peak, rss_kib(pid));
+    rss_peak = std::max(rss_peak, test::resident_kib(pid));
     tick.expires_after(10ms);
     tick.async_wait([&](const asio::error_code &ec) {
       if (!ec)
@@ -252,11 +232,14 @@ TEST_CASE("1,000 clients churn through chat_server; nothing lost, no leak") {
     test::wait_until([&] { return greeted; }, 30s);
     // Every visitor is gone from the server: it holds a socket for each
     // stayer and the last comer, and no other.
-    INFO("the server's descriptors: " << open_fds(pid) << ", " << fds_start
-                                      << " at start");
+    INFO("the server's descriptors: " << test::descriptors(pid) << ", "
+                                      << fds_start << " at start");
     test::wait_until(
-        [&] { return open_fds(pid) == fds_start + stayers.size() + 1; }, 30s);
-    return rss_kib(pid);
+        [&] {
+          return test::descriptors(pid) == fds_start + stayers.size() + 1;
+        },
+        30s);
+    return test::resident_kib(pid);
   };
   const long rss_round1 = round();
   const long rss_round2 = round();

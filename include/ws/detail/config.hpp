@@ -468,7 +468,9 @@ transport::asio::endpoint<ws::detail::Config::transport_config>::handle_accept(
     callback(lib::error_code());
     return;
   }
-  if (asio_ec == lib::asio::errc::operation_canceled) {
+  // The listening stopped. (websocketpp compares with std::errc, which
+  // Asio's system category never equals, and so took it for a failure.)
+  if (asio_ec == lib::asio::error::operation_aborted) {
     callback(make_error_code(websocketpp::error::operation_canceled));
     return;
   }
@@ -515,7 +517,10 @@ template <> inline void connection<ws::detail::Config>::log_close_result() {
 }
 
 template <> inline void connection<ws::detail::Config>::log_fail_result() {
-  if (!m_alog->dynamic_test(log::alevel::fail))
+  // Not for the accept a server had waiting when it stopped listening:
+  // that was never a connection.
+  if (!m_alog->dynamic_test(log::alevel::fail) ||
+      m_ec == websocketpp::error::operation_canceled)
     return;
   std::stringstream s;
   s << "WebSocket Connection " << transport_con_type::get_remote_endpoint()
