@@ -105,6 +105,45 @@ TEST_CASE("onconnection sees the upgrade request") {
   CHECK(server.clients().size() == 1);
 }
 
+TEST_CASE("header names match in any case, in the handshake and in Request") {
+  // RFC 9110 5.1: names are case-insensitive. A client that shouts them
+  // still upgrades, and the application finds them by any spelling.
+  ws::Server server;
+  ws::Request seen;
+  bool connected = false;
+  server.onconnection = [&](ws::WebSocket &, const ws::Request &req) {
+    seen = req;
+    connected = true;
+  };
+  server.listen(0, "127.0.0.1");
+  std::string head;
+  bool answered = false;
+  std::thread client([&, port = server.port()] {
+    asio::io_context ctx;
+    asio::ip::tcp::socket s(ctx);
+    s.connect({asio::ip::make_address("127.0.0.1"), port});
+    asio::write(s, asio::buffer(std::string(
+                       "GET / HTTP/1.1\r\nHOST: 127.0.0.1\r\n"
+                       "upgrade: WebSocket\r\nCONNECTION: Upgrade\r\n"
+                       "sec-websocket-VERSION: 13\r\n"
+                       "SEC-WEBSOCKET-KEY: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "x-MiXeD-cAsE: kept\r\n\r\n")));
+    asio::streambuf buf;
+    asio::error_code ec;
+    asio::read_until(s, buf, "\r\n\r\n", ec);
+    head.assign(asio::buffers_begin(buf.data()), asio::buffers_end(buf.data()));
+    ws::post([&] { answered = true; });
+  });
+  test::wait_until([&] { return answered && connected; });
+  client.join();
+  CHECK(head.rfind("HTTP/1.1 101", 0) == 0);
+  CHECK(head.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);
+  CHECK(seen.header("X-Mixed-Case") == "kept");
+  CHECK(seen.header("x-mixed-case") == "kept");
+  CHECK(seen.header("sec-websocket-key") == "dGhlIHNhbXBsZSBub25jZQ==");
+  CHECK(seen.header("X-Mixed-Casf").empty());
+}
+
 TEST_CASE("listen() on a port in use throws, naming address and port") {
   ws::Server first;
   first.listen(0, "127.0.0.1");

@@ -11,6 +11,7 @@
 #define _WEBSOCKETPP_CPP11_STL_
 #endif
 
+#include "ascii.hpp"
 #include "decl.hpp"
 
 // Some compilers cannot build websocketpp in C++20 and later: 0.8.2

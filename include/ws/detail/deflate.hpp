@@ -3,6 +3,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include "ascii.hpp"
 #include "../options.hpp"
 
 #include <websocketpp/http/constants.hpp>

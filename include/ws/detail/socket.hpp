@@ -10,6 +10,8 @@
 #define WS_TLS 0
 #endif
 
+#include "ascii.hpp"
+
 #include <websocketpp/common/asio.hpp>
 #include <websocketpp/common/connection_hdl.hpp>
 #include <websocketpp/transport/asio/base.hpp>

@@ -37,9 +37,6 @@ inline bool is_ascii_alpha(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 inline bool is_ascii_digit(char c) { return c >= '0' && c <= '9'; }
-inline char ascii_lower(char c) {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
 
 /// WHATWG percent-encode: `in_set` decides which printable ASCII characters
 /// are encoded; C0 controls and non-ASCII bytes always are.
@@ -332,13 +329,6 @@ inline Url parse_websocket_url(const std::string &input) {
              (url.port >= 0 ? ":" + std::to_string(url.port) : "") + url.path +
              (url.has_query ? "?" + url.query : "");
   return url;
-}
-
-/// Header names and origins compare without regard to ASCII case.
-inline std::string ascii_lower(std::string s) {
-  for (auto &c : s)
-    c = ascii_lower(c);
-  return s;
 }
 
 /// A subprotocol must be an RFC 2616 token: visible ASCII, no separators.

@@ -5,7 +5,6 @@
 #include "../detail/server_core.hpp"
 
 #include <algorithm>
-#include <cctype>
 
 namespace ws {
 
@@ -13,8 +12,8 @@ WS_DECL bool CaseInsensitiveLess::operator()(const std::string &a,
                                              const std::string &b) const {
   return std::lexicographical_compare(
       a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-        return std::tolower(static_cast<unsigned char>(x)) <
-               std::tolower(static_cast<unsigned char>(y));
+        return static_cast<unsigned char>(detail::ascii_lower(x)) <
+               static_cast<unsigned char>(detail::ascii_lower(y));
       });
 }
 
