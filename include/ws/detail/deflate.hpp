@@ -3,7 +3,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+// ascii.hpp first: it declares the tolower websocketpp's headers must find.
 #include "ascii.hpp"
+
 #include "../options.hpp"
 
 #include <websocketpp/http/constants.hpp>
