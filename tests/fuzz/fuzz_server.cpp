@@ -49,7 +49,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data,
   if (data[0] & 1)
     bytes->insert(0, upgrade);
   auto peer = std::make_shared<asio::ip::tcp::socket>(ctx);
-  peer->connect({asio::ip::make_address("127.0.0.1"), target.server.port()});
+  // Connecting through the loop: the server accepts on this thread, so a
+  // blocking connect waited on itself once the listen queue was full (and
+  // libFuzzer's alarm then broke it with EINTR).
+  bool connected = false;
+  asio::error_code failed;
+  peer->async_connect(
+      {asio::ip::make_address("127.0.0.1"), target.server.port()},
+      [&](asio::error_code ec) {
+        failed = ec;
+        connected = true;
+      });
+  if (!ws::runUntil([&] { return connected; }, std::chrono::seconds(20)) ||
+      failed)
+    std::abort(); // the server's port stopped taking connections
   bool done = false;
   asio::async_write(*peer, asio::buffer(*bytes),
                     [peer, bytes](asio::error_code ec, std::size_t) {
