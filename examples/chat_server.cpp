@@ -15,9 +15,14 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <vector>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
 #include <sys/resource.h>
 #include <unistd.h>
-#include <vector>
+#endif
 
 #ifdef WS_CHAT_REDIS
 #include <ws/redis.hpp>
@@ -28,9 +33,16 @@
 static std::string read_page(std::string page) {
   if (page.empty()) {
     char self[4096] = {};
-    if (readlink("/proc/self/exe", self, sizeof self - 1) > 0) {
+#ifdef _WIN32
+    const char sep = '\\';
+    const bool found = GetModuleFileNameA(nullptr, self, sizeof self - 1) > 0;
+#else
+    const char sep = '/';
+    const bool found = readlink("/proc/self/exe", self, sizeof self - 1) > 0;
+#endif
+    if (found) {
       std::string path(self);
-      page = path.substr(0, path.rfind('/')) + "/wschatclient.html";
+      page = path.substr(0, path.rfind(sep) + 1) + "wschatclient.html";
     }
     if (!std::ifstream(page))
       page = "examples/wschatclient.html";
@@ -191,12 +203,15 @@ int main(int argc, char **argv) {
   // C++ only: a chat server holds a socket per client; let it hold as many
   // as the system allows (Debian's default soft limit is 1,024). Node
   // leaves this to the shell (ulimit -n).
+  // (Windows has no such limit on sockets.)
+#ifndef _WIN32
   rlimit files;
   if (getrlimit(RLIMIT_NOFILE, &files) == 0 &&
       files.rlim_cur < files.rlim_max) {
     files.rlim_cur = files.rlim_max;
     setrlimit(RLIMIT_NOFILE, &files);
   }
+#endif
 
   try {
     // JS: const page = readPage(flags.page);

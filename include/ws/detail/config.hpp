@@ -10,6 +10,18 @@
 #ifndef _WEBSOCKETPP_CPP11_STL_
 #define _WEBSOCKETPP_CPP11_STL_
 #endif
+#ifdef _WIN32
+// websocketpp takes std::thread only where it knows the compiler has it
+// (MSVC, or this); MinGW's it does not know, and it reaches for Boost.
+#ifndef _WEBSOCKETPP_CPP11_THREAD_
+#define _WEBSOCKETPP_CPP11_THREAD_
+#endif
+// Windows 10's API (ReadLine cancels a blocked console read; Asio asks
+// for a version, and assumes Windows 7 with a warning without one).
+#ifndef _WIN32_WINNT
+#define _WIN32_WINNT 0x0A00
+#endif
+#endif
 
 #include "ascii.hpp"
 #include "decl.hpp"
