@@ -88,8 +88,13 @@ WS_DECL void Server::listen(std::uint16_t port, const std::string &host) {
     probe.open(candidates.back().protocol(), bec);
     if (!bec)
       probe.bind(candidates.back(), bec);
-    throw ListenError("listen(): cannot listen on " + where + ": " +
-                      (bec ? bec.message() : wec.message()));
+    // Linux's words for a port in use, on every system (Windows says "Only
+    // one usage of each socket address ... is normally permitted").
+    const std::string why = bec == asio::error::address_in_use
+                                ? "Address already in use"
+                            : bec ? bec.message()
+                                  : wec.message();
+    throw ListenError("listen(): cannot listen on " + where + ": " + why);
   }
   core_->endpoint.start_accept(wec);
   if (wec)
