@@ -17,7 +17,8 @@ std::string browser_js() { return test::env("INTEROP_DIR") + "/browser.js"; }
 
 } // namespace
 
-TEST_CASE("two Chromium tabs and a chat_client chat through chat_server") {
+TEST_CASE("two Chromium tabs, a chat_client and wscat chat through "
+          "chat_server") {
   // And again with compression, which the tabs and chat_client offer.
   const bool deflate = GENERATE(false, true);
   INFO((deflate ? "--deflate" : "without --deflate"));

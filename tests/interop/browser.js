@@ -1,7 +1,8 @@
 // Drives Debian's headless Chromium through the DevTools protocol, with
 // Node's ws as the DevTools client.
 //   node browser.js chat PORT [https]
-//                               two tabs and one chat_client ($CHAT_CLIENT)
+//                               two tabs, one chat_client ($CHAT_CLIENT)
+//                               and one wscat ($WSCAT)
 //                               chat in the room of /, a third tab in
 //                               /?room=cats (each hears only its room),
 //                               through chat_server on PORT; with https
@@ -26,6 +27,16 @@ function fail(error) {
   console.log(`FAIL ${error.message}`);
   for (const child of children) child.kill("SIGKILL");
   process.exit(1);
+}
+
+// One of our programs, with its stdin and stdout on pipes: a Windows one
+// (an .exe, tests/run.sh's Windows stage) under $EXE_WRAPPER, wine.
+function run(program, args) {
+  const wrapper = process.env.EXE_WRAPPER;
+  const child = wrapper && program.endsWith(".exe")
+    ? spawn(wrapper, [program, ...args]) : spawn(program, args);
+  children.push(child);
+  return child;
 }
 
 // Chromium with a fresh profile and no network of its own.
@@ -139,16 +150,23 @@ async function chat(port, scheme = "http") {
   const bea = await devtools.open(url, "bea");
   // Another room: the page at /?room=cats passes its query to its socket.
   const cat = await devtools.open(url + "?room=cats", "cat");
-  const client = spawn(process.env.CHAT_CLIENT,
-    [`${secure ? "wss" : "ws"}://127.0.0.1:${port}/`, "--nick", "cli",
-      ...(secure ? ["--ca", process.env.CHAT_CA] : [])]);
-  children.push(client);
+  const socketUrl = `${secure ? "wss" : "ws"}://127.0.0.1:${port}/`;
+  const client = run(process.env.CHAT_CLIENT, [socketUrl, "--nick", "cli",
+    ...(secure ? ["--ca", process.env.CHAT_CA] : [])]);
   const cliLines = [];
   readline.createInterface({ input: client.stdout })
     .on("line", (line) => cliLines.push(line));
+  // wscat sends each line as it is and prints "message text LINE".
+  const wscat = run(process.env.WSCAT, [socketUrl,
+    ...(secure ? ["--ca", process.env.CHAT_CA] : [])]);
+  const wscatLines = [];
+  readline.createInterface({ input: wscat.stdout }).on("line", (line) => {
+    if (line.startsWith("message text "))
+      wscatLines.push(line.slice("message text ".length));
+  });
 
   const everyone = async () => [await shown(devtools, ann),
-    await shown(devtools, bea), cliLines];
+    await shown(devtools, bea), cliLines, wscatLines];
   const all = async (line) =>
     (await everyone()).every((lines) => lines.includes(line));
   await until(() => all("Welcome to the chat room."), "the greeting");
@@ -160,6 +178,8 @@ async function chat(port, scheme = "http") {
   await until(() => all("bea: hi from bea"), "bea's line");
   client.stdin.write("hey from cli\n");
   await until(() => all("cli: hey from cli"), "cli's line");
+  wscat.stdin.write("wsc: hey from wscat\n");
+  await until(() => all("wsc: hey from wscat"), "wscat's line");
   // Markup from another user is shown as text and never runs.
   const hostile = ["<script>alert(1)</script>",
     "<img src=x onerror=\"alert(2)\">"];
@@ -170,7 +190,7 @@ async function chat(port, scheme = "http") {
     "cat's line in its room");
 
   const expected = ["Welcome to the chat room.", "ann: hello from ann",
-    "bea: hi from bea", "cli: hey from cli",
+    "bea: hi from bea", "cli: hey from cli", "wsc: hey from wscat",
     ...hostile.map((line) => "cli: " + line)];
   for (const lines of await everyone())
     if (JSON.stringify(lines) !== JSON.stringify(expected))
@@ -187,8 +207,14 @@ async function chat(port, scheme = "http") {
   if (devtools.alerts.length)
     throw new Error(`a chat line ran: alert(${devtools.alerts})`);
   console.log("ok every participant saw the greeting and every line of its room, in order");
+  // Both leave at the end of their input, and exit 0 (a clean close).
+  const exited = [client, wscat].map((child) =>
+    new Promise((resolve) => child.on("exit", resolve)));
   client.stdin.end();
-  await new Promise((resolve) => client.on("exit", resolve));
+  wscat.stdin.end();
+  const codes = await Promise.all(exited);
+  if (codes.some((code) => code !== 0))
+    throw new Error(`chat_client and wscat exited ${codes}`);
 }
 
 async function evaluate(url, expression) {
