@@ -721,7 +721,7 @@ inline void Core::handle_fail() {
     }
 #endif
     else
-      message = con->get_ec().message();
+      message = reason(con->get_ec());
     if (client && client->proxy && !con->tunnel_asked())
       message = "the proxy " + client->proxy->address +
                 " could not be reached: " + message;

@@ -32,6 +32,37 @@
 #include <type_traits>
 #include <utility>
 
+namespace ws::detail {
+
+/// Why a socket call failed, in Linux's words on every system: the docs and
+/// the tests quote them, and a program should not read differently per
+/// system. (Windows says "No connection could be made because the target
+/// machine actively refused it." where Linux says "Connection refused".)
+inline std::string reason(const std::error_code &ec) {
+  namespace e = asio::error;
+  static const std::pair<std::error_code, const char *> linux_words[] = {
+      {e::connection_refused, "Connection refused"},
+      {e::connection_reset, "Connection reset by peer"},
+      {e::connection_aborted, "Software caused connection abort"},
+      {e::timed_out, "Connection timed out"},
+      {e::host_unreachable, "No route to host"},
+      {e::network_unreachable, "Network is unreachable"},
+      {e::network_down, "Network is down"},
+      {e::address_in_use, "Address already in use"},
+      {e::access_denied, "Permission denied"},
+      {e::broken_pipe, "Broken pipe"},
+      {e::host_not_found, "Host not found (authoritative)"},
+      {e::host_not_found_try_again,
+       "Host not found (non-authoritative), try again later"},
+  };
+  for (const auto &[code, words] : linux_words)
+    if (ec == code)
+      return words;
+  return ec.message();
+}
+
+} // namespace ws::detail
+
 namespace ws::detail::dual_socket {
 
 namespace wsp = websocketpp;
@@ -384,7 +415,7 @@ protected:
                                 std::to_string(max_proxy_answer) +
                                 " bytes without an end to its headers"
                           : "the proxy " + tunnel_->proxy +
-                                " closed the connection: " + ec.message();
+                                " closed the connection: " + reason(ec);
     }
     if (!tunnel_error_.empty())
       ec_ = wsp::transport::asio::error::make_error_code(
@@ -480,6 +511,12 @@ protected:
     // Also ends websocketpp's pending read (Linux: it reads end of stream).
     stream_.tcp->shutdown(Tcp::shutdown_both, ec);
     callback(asio::error_code());
+#ifdef _WIN32
+    // Winsock's shutdown leaves a pending receive pending until the peer
+    // closes (seen under wine: a server failing a silent peer then waited
+    // on it to exit); closing ends it with operation_aborted.
+    done();
+#endif
   }
 
   /// How long the end of TCP may take once the close event has fired: a

@@ -71,7 +71,7 @@ WS_DECL void Server::listen(std::uint16_t port, const std::string &host) {
     auto results = resolver.resolve(host, std::to_string(port), ec);
     if (ec || results.empty())
       throw ListenError("listen(): cannot resolve host '" + host +
-                        "': " + ec.message());
+                        "': " + detail::reason(ec));
     candidates = {*results.begin()};
   }
   websocketpp::lib::error_code wec;
@@ -88,18 +88,13 @@ WS_DECL void Server::listen(std::uint16_t port, const std::string &host) {
     probe.open(candidates.back().protocol(), bec);
     if (!bec)
       probe.bind(candidates.back(), bec);
-    // Linux's words for a port in use, on every system (Windows says "Only
-    // one usage of each socket address ... is normally permitted").
-    const std::string why = bec == asio::error::address_in_use
-                                ? "Address already in use"
-                            : bec ? bec.message()
-                                  : wec.message();
+    const std::string why = detail::reason(bec ? bec : wec);
     throw ListenError("listen(): cannot listen on " + where + ": " + why);
   }
   core_->endpoint.start_accept(wec);
   if (wec)
     throw ListenError("listen(): cannot accept on " + where + ": " +
-                      wec.message());
+                      detail::reason(wec));
   core_->listening = true;
   core_->closing = false;
   core_->port = core_->endpoint.get_local_endpoint(ec).port();
