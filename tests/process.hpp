@@ -114,17 +114,22 @@ inline double cpu_seconds(pid_t pid) {
   return ticks / double(sysconf(_SC_CLK_TCK));
 }
 
+/// Whether a Process's stderr joins its stdout's pipe, or stays this one's.
+enum class Stderr { own, joined };
+
 /// A child process with its stdin and stdout on pipes.
 class Process {
 public:
-  explicit Process(std::vector<std::string> argv) {
+  explicit Process(std::vector<std::string> argv, Stderr err = Stderr::own) {
     // A Windows program (tests/run.sh's Windows stage points CHAT_SERVER and
     // the rest at .exe files) runs under the wrapper it names, wine.
     const std::string exe = ".exe";
     const char *wrapper = std::getenv("EXE_WRAPPER");
     if (wrapper && argv[0].size() > exe.size() &&
-        argv[0].compare(argv[0].size() - exe.size(), exe.size(), exe) == 0)
+        argv[0].compare(argv[0].size() - exe.size(), exe.size(), exe) == 0) {
       argv.insert(argv.begin(), wrapper);
+      windows_ = true;
+    }
     int in[2], out[2];
     REQUIRE(pipe(in) == 0);
     REQUIRE(pipe(out) == 0);
@@ -132,6 +137,8 @@ public:
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in[0], 0);
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
+    if (err == Stderr::joined)
+      posix_spawn_file_actions_adddup2(&actions, out[1], 2);
     posix_spawn_file_actions_addclose(&actions, in[1]);
     posix_spawn_file_actions_addclose(&actions, out[0]);
     std::vector<char *> args;
@@ -174,6 +181,8 @@ public:
       if (nl != std::string::npos) {
         std::string line = buffer_.substr(0, nl);
         buffer_.erase(0, nl + 1);
+        if (windows_ && !line.empty() && line.back() == '\r')
+          line.pop_back(); // its text-mode stdout ends lines with CRLF
         return line;
       }
       REQUIRE(read_more(deadline)); // the end came before a whole line
@@ -184,7 +193,12 @@ public:
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (read_more(deadline)) {
     }
-    return std::exchange(buffer_, std::string());
+    std::string rest = std::exchange(buffer_, std::string());
+    if (windows_)
+      for (auto at = rest.find("\r\n"); at != std::string::npos;
+           at = rest.find("\r\n", at))
+        rest.erase(at, 1);
+    return rest;
   }
   /// Waits for more of its stdout and adds it to the buffer; false at the
   /// end of its output. Past `deadline` the test fails.
@@ -204,7 +218,11 @@ public:
       return true;
     }
   }
-  void signal(int sig) { kill(pid_, sig); }
+  /// Windows has no SIGTERM: its programs are stopped with Ctrl+C, which
+  /// wine makes of a SIGINT. So a Windows program's SIGTERM is a SIGINT.
+  void signal(int sig) {
+    kill(pid_, windows_ && sig == SIGTERM ? SIGINT : sig);
+  }
   pid_t pid() const { return pid_; }
   /// Its exit status, waiting at most `timeout` (-1 if killed by a signal).
   int wait(std::chrono::milliseconds timeout = 10s) {
@@ -226,6 +244,7 @@ private:
   pid_t pid_ = -1;
   int stdin_ = -1, stdout_ = -1;
   bool exited_ = false;
+  bool windows_ = false; // a Windows program, run under EXE_WRAPPER
   std::string buffer_;
 };
 

@@ -17,7 +17,8 @@ std::string browser_js() { return test::env("INTEROP_DIR") + "/browser.js"; }
 
 } // namespace
 
-TEST_CASE("two Chromium tabs, a chat_client and wscat chat through "
+// No comma in the name: Catch reads one in a test spec as "or".
+TEST_CASE("two Chromium tabs chat with a chat_client and wscat through "
           "chat_server") {
   // And again with compression, which the tabs and chat_client offer.
   const bool deflate = GENERATE(false, true);

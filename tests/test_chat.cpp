@@ -5,6 +5,7 @@
 #include "process.hpp"
 
 #include <cstdlib>
+#include <optional>
 
 using namespace std::chrono_literals;
 
@@ -169,7 +170,14 @@ TEST_CASE("chat_server --ping 300 drops a client whose link goes silent, "
   test::wait_until([&] { return heard.size() == 2; });
   CHECK(heard[1] == "still here");
   CHECK(direct.readyState() == ws::WebSocket::OPEN);
+  // The loop runs while the server goes, so that direct answers its close
+  // (else the server waits out its closeTimeout for the answer).
+  std::optional<ws::CloseEvent> closed;
+  direct.onclose = [&](const ws::CloseEvent &e) { closed = e; };
   server.signal(SIGTERM);
+  test::wait_until([&] { return closed.has_value(); });
+  CHECK(closed->code == ws::CloseCode::goingAway);
+  CHECK(closed->wasClean);
   CHECK(server.wait() == 0);
 }
 
