@@ -1,4 +1,4 @@
-// What a user's first program looks like, built each of the six ways that
+// What a user's first program looks like, built each of the seven ways that
 // README's "Using ws in your project" shows (run.sh): a server and a client
 // in one process, one message there and back. Prints "echo: hello" and
 // exits 0, or exits 1 after 10 s.

@@ -8,9 +8,9 @@
 # none of ws's tests, and a wrong C++ standard fails with our message first.
 set -euo pipefail
 src=${SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-for tool in cmake pkg-config g++ meson ninja; do
+for tool in cmake pkg-config g++ meson ninja x86_64-w64-mingw32-g++-posix wine; do
   if ! command -v "$tool" >/dev/null; then
-    echo "SKIPPED: $tool is not installed (apt-get install cmake pkg-config)"
+    echo "SKIPPED: $tool is not installed (README's block 2 installs it)"
     [ -n "${CI:-}" ] && exit 1
     exit 77
   fi
