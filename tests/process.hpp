@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -98,6 +99,21 @@ inline std::size_t descriptors(pid_t pid = 0, std::size_t below = SIZE_MAX) {
        std::filesystem::directory_iterator(proc(pid) + "/fd"))
     n += std::stoul(entry.path().filename().string()) < below;
   return n;
+}
+
+/// The sockets a process holds (this one's by default), as the kernel names
+/// them ("socket:[inode]"): the same socket reads alike in every process
+/// that holds it.
+inline std::set<std::string> sockets(pid_t pid = 0) {
+  std::set<std::string> found;
+  std::error_code ec;
+  for (const auto &entry :
+       std::filesystem::directory_iterator(proc(pid) + "/fd", ec)) {
+    const auto target = std::filesystem::read_symlink(entry.path(), ec);
+    if (!ec && target.string().rfind("socket:", 0) == 0)
+      found.insert(target.string());
+  }
+  return found;
 }
 
 /// The user and system CPU seconds a process has used (/proc/PID/stat,

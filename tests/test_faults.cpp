@@ -221,3 +221,36 @@ TEST_CASE("a server out of descriptors waits to accept again, not spinning, "
     }
   wait_until([&] { return upgraded() >= first + 10; }, 3s);
 }
+
+TEST_CASE("a program a ws program starts holds none of its sockets: the "
+          "port is free again once the server closes") {
+  const auto before = test::sockets();
+  ws::Server server;
+  std::size_t opened = 0;
+  server.onconnection = [&](WebSocket &, const ws::Request &) { ++opened; };
+  server.listen(0, "127.0.0.1");
+  const std::uint16_t port = server.port();
+  WebSocket client(test::local_url(server));
+  wait_until(
+      [&] { return opened == 1 && client.readyState() == WebSocket::OPEN; });
+  auto ours = test::sockets();
+  for (const auto &s : before)
+    ours.erase(s);
+  // The listening socket, the client's and the one it was accepted as.
+  REQUIRE(ours.size() >= 3);
+  // As a program that runs a helper (a shell, a converter) would.
+  test::Process child({"/bin/sleep", "30"});
+  const auto inherited = test::sockets(child.pid());
+  for (const auto &s : ours) {
+    INFO(s);
+    CHECK(inherited.count(s) == 0);
+  }
+  // What that means to a user: a server that closes while its child lives
+  // on leaves the port free for the next one (a socket the child held open
+  // would still listen there).
+  client.close();
+  server.close();
+  wait_until([&] { return client.readyState() == WebSocket::CLOSED; });
+  ws::Server next;
+  CHECK_NOTHROW(next.listen(port, "127.0.0.1"));
+}

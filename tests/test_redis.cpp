@@ -304,6 +304,43 @@ TEST_CASE("RedisBus: a Redis link that goes silent is found by the health "
   CHECK(redis->wait() == 0);
 }
 
+TEST_CASE("RedisBus: a program this one starts holds none of its Redis "
+          "connections") {
+  const std::string redis_port = free_port();
+  auto redis = start_redis(redis_port);
+  const auto before = sockets();
+  auto bus = std::make_shared<ws::RedisBus>("redis://127.0.0.1:" + redis_port,
+                                            "inherit:");
+  ws::ServerOptions o;
+  o.bus = bus;
+  ws::Server server(o);
+  server.onconnection = [](ws::WebSocket &s, const ws::Request &) {
+    s.subscribe("room");
+  };
+  server.listen(0, "127.0.0.1");
+  ws::WebSocket client(local_url(server));
+  // Ready, and subscribed: both of its connections are up.
+  wait_until([&] {
+    return bus->ready() && server.subscriberCount("room") == 1 &&
+           numsub(redis_port, {"inherit:room"}) == std::vector<long>{1};
+  });
+  auto ours = sockets();
+  for (const auto &s : before)
+    ours.erase(s);
+  // Its publishing and subscribing connections, beside the server's three.
+  REQUIRE(ours.size() >= 5);
+  Process child({"/bin/sleep", "30"});
+  const auto inherited = sockets(child.pid());
+  for (const auto &s : ours) {
+    INFO(s);
+    CHECK(inherited.count(s) == 0);
+  }
+  server.close();
+  ws::runUntil([] { return false; }, std::chrono::milliseconds(100));
+  redis->signal(SIGTERM);
+  CHECK(redis->wait() == 0);
+}
+
 TEST_CASE("chat_server --redis with a bad URL: one line and exit 2 (usage)") {
   Process server(
       {env("CHAT_SERVER"), "--port", "0", "--redis", "http://127.0.0.1:6379/"});

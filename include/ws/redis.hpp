@@ -70,6 +70,7 @@ public:
     ac_->ev.cleanup = [](void *p) { static_cast<RedisLink *>(p)->forget(); };
     fd_ = std::make_unique<asio::posix::stream_descriptor>(::ws::ioContext(),
                                                            ac_->c.fd);
+    detail::keep_from_children(ac_->c.fd); // hiredis opens it inheritable
     redisAsyncSetConnectCallback(ac_, [](const redisAsyncContext *c, int ok) {
       auto *self = static_cast<RedisLink *>(c->data);
       if (self->dropping_)

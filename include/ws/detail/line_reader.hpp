@@ -16,7 +16,7 @@
 #include <functional>
 #include <mutex>
 #else
-#include <unistd.h>
+#include <fcntl.h>
 #endif
 
 namespace ws {
@@ -179,10 +179,11 @@ class LineReader : public std::enable_shared_from_this<LineReader> {
 public:
   explicit LineReader(ReadLine *o) : owner(o) {
 #ifndef _WIN32
-    // A copy of descriptor 0, so closing ours leaves the process's stdin.
+    // A copy of descriptor 0, so closing ours leaves the process's stdin
+    // (kept from the programs this one starts, as its sockets are).
     // Asio reads regular files too (epoll cannot watch them, and a read of
     // one never blocks).
-    const int fd = ::dup(0);
+    const int fd = ::fcntl(0, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
       ended = true;
     else

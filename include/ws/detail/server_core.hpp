@@ -106,6 +106,10 @@ public:
     quiet(endpoint, o.log);
     endpoint.init_asio(&loop().ctx);
     endpoint.set_reuse_addr(true);
+    endpoint.set_tcp_pre_bind_handler([](auto acceptor) {
+      keep_from_children(acceptor->native_handle());
+      return websocketpp::lib::error_code();
+    });
     limits = o;
     max_buffered = o.maxBufferedAmount;
     endpoint.set_max_message_size(static_cast<std::size_t>(o.maxPayload));

@@ -32,7 +32,27 @@
 #include <type_traits>
 #include <utility>
 
+#ifndef _WIN32
+#include <fcntl.h>
+#endif
+
 namespace ws::detail {
+
+/// Keeps a socket out of the programs this one starts. Asio opens and
+/// accepts without SOCK_CLOEXEC (Windows: handles are inheritable), so a
+/// child a ws program spawned would otherwise hold its listening socket
+/// (the port stays bound after the program exits) and its connections
+/// (a peer never sees them close). Node's libuv does the same for every
+/// socket.
+inline void keep_from_children(asio::detail::socket_type s) {
+#ifdef _WIN32
+  SetHandleInformation(reinterpret_cast<HANDLE>(s), HANDLE_FLAG_INHERIT, 0);
+#else
+  const int flags = ::fcntl(s, F_GETFD);
+  if (flags >= 0)
+    ::fcntl(s, F_SETFD, flags | FD_CLOEXEC);
+#endif
+}
 
 /// Why a socket call failed, in Linux's words on every system: the docs and
 /// the tests quote them, and a program should not read differently per
@@ -319,6 +339,8 @@ protected:
   }
 
   void pre_init(wsp::transport::init_handler callback) {
+    // Connected or accepted: the earliest websocketpp lets us see it.
+    keep_from_children(stream_.tcp->native_handle());
 #if WS_TLS
     if (!ec_ && !is_server_ && uri_ && uri_->get_secure() && !tls_)
       ec_ = sock::make_error_code(sock::error::missing_tls_init_handler);
