@@ -106,10 +106,19 @@ drive() {
 # chat_server and the Windows one.
 if command -v x86_64-w64-mingw32-g++-posix >/dev/null; then
   export WINEPREFIX="$PWD/build-win.wine" WINEDEBUG=-all
-  # Makes the prefix, then keeps one wine server for the stage: programs
-  # that start at once in a new prefix race to start their own.
+  # Makes the prefix, then keeps one wine server, with wine's own services
+  # started, for the whole stage. Without it, each program that found no
+  # server started one with its services, and its server went when it
+  # did: programs that start at once raced to start theirs (one stalled
+  # for 25 s, or for good), and one that started as another's server was
+  # going reached it dying ("wine client error: recvmsg: Connection reset
+  # by peer", seen on a fresh Debian 12). The prefix's first server
+  # lingers a few seconds, and -p starts nothing while one runs: -w waits
+  # for it to go.
   tests/cross/wine cmd /c exit >/dev/null 2>&1
+  tests/cross/wine --server -w >/dev/null 2>&1
   tests/cross/wine --server -p >/dev/null 2>&1
+  tests/cross/wine cmd /c exit >/dev/null 2>&1 # its services, before the tests
   suite "Windows (mingw-w64, under wine)" build-win \
     "--cross-file tests/cross/mingw64.txt"
   if [ -x build-win/examples/wscat.exe ] && [ -x build/tests/test_ws ]; then
