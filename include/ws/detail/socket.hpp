@@ -42,8 +42,8 @@ namespace ws::detail {
 /// accepts without SOCK_CLOEXEC (Windows: handles are inheritable), so a
 /// child a ws program spawned would otherwise hold its listening socket
 /// (the port stays bound after the program exits) and its connections
-/// (a peer never sees them close). Node's libuv does the same for every
-/// socket.
+/// (one it drops without a shutdown stays open for the peer). Node's libuv
+/// does the same for every socket.
 inline void keep_from_children(asio::detail::socket_type s) {
 #ifdef _WIN32
   SetHandleInformation(reinterpret_cast<HANDLE>(s), HANDLE_FLAG_INHERIT, 0);
