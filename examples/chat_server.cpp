@@ -112,6 +112,14 @@ static std::shared_ptr<ws::RedisBus> redis_bus(const std::string &flag) {
 }
 #endif
 
+// C++ only: the host as a URL names it: every address (no --host) is
+// reached as localhost, and an IPv6 address goes in brackets.
+static std::string url_host(const std::string &host) {
+  if (host.empty())
+    return "localhost";
+  return host.find(':') == std::string::npos ? host : "[" + host + "]";
+}
+
 static const char usage[] =
     "usage: chat_server [--port N] [--host H] [--page FILE]\n"
     "                   [--cert FILE --key FILE] [--origin LIST]\n"
@@ -120,7 +128,8 @@ static const char usage[] =
     "Serves the chat page at / and relays every chat message to everyone\n"
     "in its room: the page at /?room=NAME chats in room NAME.\n"
     "  --port N     port to listen on, 0-65535 (default 8000)\n"
-    "  --host H     address to listen on (default 0.0.0.0)\n"
+    "  --host H     address to listen on (default: every address, IPv6\n"
+    "               and IPv4)\n"
     "  --page FILE  the page to serve (default: wschatclient.html, found)\n"
     "  --cert FILE  serve https:// and wss:// with this PEM certificate\n"
     "               (and its chain after it)\n"
@@ -142,8 +151,7 @@ static const char usage[] =
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
-  std::string port = "8000", host = "0.0.0.0", page_file, cert, key, origin,
-              redis, ping;
+  std::string port = "8000", host, page_file, cert, key, origin, redis, ping;
   bool deflate = false;
   for (int i = 1; i < argc; ++i) {
     std::string flag = argv[i];
@@ -270,12 +278,12 @@ int main(int argc, char **argv) {
     };
     // JS: process.once("SIGINT", stop).once("SIGTERM", stop);
     ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
-    // JS: server.listen(Number(port), host, () => {
+    // JS: server.listen(Number(port), host || undefined, () => {
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
     // JS: console.log("chat_server listening on " + url);
     std::cout << "chat_server listening on "
-              << (server.secure() ? "https" : "http") << "://" << host << ":"
-              << server.port() << "/" << std::endl;
+              << (server.secure() ? "https" : "http") << "://" << url_host(host)
+              << ":" << server.port() << "/" << std::endl;
     // C++ only: Node runs its event loop by itself.
     ws::run();
   } catch (const std::invalid_argument &e) { // a flag's value (--redis)

@@ -8,12 +8,21 @@
 #include <iostream>
 #include <string>
 
+// C++ only: the host as a URL names it: every address (no --host) is
+// reached as localhost, and an IPv6 address goes in brackets.
+static std::string url_host(const std::string &host) {
+  if (host.empty())
+    return "localhost";
+  return host.find(':') == std::string::npos ? host : "[" + host + "]";
+}
+
 static const char usage[] =
     "usage: echo_server [--port N] [--host H] [--accept-protocols]\n"
     "                   [--cert FILE --key FILE] [--deflate] [--version]\n"
     "Echoes every message back: text as text, binary as binary.\n"
     "  --port N              port to listen on, 0-65535 (default 9001)\n"
-    "  --host H              address to listen on (default 0.0.0.0)\n"
+    "  --host H              address to listen on (default: every address,\n"
+    "                        IPv6 and IPv4)\n"
     "  --accept-protocols    accept the first subprotocol a client offers\n"
     "  --cert FILE           serve wss:// with this PEM certificate\n"
     "  --key FILE            the certificate's PEM private key\n"
@@ -24,7 +33,7 @@ static const char usage[] =
 
 int main(int argc, char **argv) {
   // C++ only: the flags.
-  std::string port = "9001", host = "0.0.0.0";
+  std::string port = "9001", host;
   ws::ServerOptions options;
   bool accept_protocols = false;
   for (int i = 1; i < argc; ++i) {
@@ -83,9 +92,11 @@ int main(int argc, char **argv) {
     // process.once("SIGINT", () => { closeEverySocket(1001); wss.close(); });
     ws::onSignal({SIGINT, SIGTERM}, [&](int) { server.close(); });
     server.listen(static_cast<std::uint16_t>(std::stoi(port)), host);
-    // console.log(`echo_server listening on ${scheme}://${host}:${port}/`);
+    // const url = `${scheme}://${host || "localhost"}:${port}/`;
+    // console.log(`echo_server listening on ${url}`);
     std::cout << "echo_server listening on " << (server.secure() ? "wss" : "ws")
-              << "://" << host << ":" << server.port() << "/" << std::endl;
+              << "://" << url_host(host) << ":" << server.port() << "/"
+              << std::endl;
     // C++ only: Node runs its event loop by itself.
     ws::run();
   } catch (const std::exception &e) {

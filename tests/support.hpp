@@ -100,6 +100,20 @@ inline std::string local_url(const ws::Server &server,
   return "ws://127.0.0.1:" + std::to_string(server.port()) + path;
 }
 
+/// The loopback addresses as a URL names them: 127.0.0.1, and [::1] where
+/// the system has IPv6 (what "localhost" resolves to, in either order).
+inline std::vector<std::string> loopbacks() {
+  asio::io_context ctx;
+  asio::ip::tcp::acceptor probe(ctx);
+  asio::error_code ec;
+  probe.open(asio::ip::tcp::v6(), ec);
+  if (!ec)
+    probe.bind({asio::ip::address_v6::loopback(), 0}, ec);
+  if (ec)
+    return {"127.0.0.1"};
+  return {"127.0.0.1", "[::1]"};
+}
+
 /// The port in a program's "... listening on SCHEME://HOST:PORT/" line.
 inline std::string port_in(const std::string &line) {
   const auto colon = line.rfind(':');

@@ -181,6 +181,25 @@ TEST_CASE("chat_server --ping 300 drops a client whose link goes silent, "
   CHECK(server.wait() == 0);
 }
 
+TEST_CASE("chat_server with no --host serves both of localhost's addresses") {
+  // As README's block 1 starts it, for a client of ws://localhost:8000/:
+  // Node 18 tries ::1 alone, others 127.0.0.1 first.
+  test::Process server({test::env("CHAT_SERVER"), "--port", "0"});
+  const std::string line = server.read_line();
+  REQUIRE(line.rfind("chat_server listening on http://localhost:", 0) == 0);
+  const std::string port = test::port_in(line);
+  for (const auto &host : test::loopbacks()) {
+    INFO(host);
+    test::Process client({test::env("CHAT_CLIENT"),
+                          "ws://" + host + ":" + port + "/", "--nick", "ann"});
+    CHECK(client.read_line() == "Welcome to the chat room.");
+    client.close_stdin();
+    CHECK(client.wait() == 0);
+  }
+  server.signal(SIGTERM);
+  CHECK(server.wait() == 0);
+}
+
 TEST_CASE("chat_client exits 1 when the connection fails") {
   std::uint16_t port;
   {

@@ -50,7 +50,8 @@ const usage =
   "Serves the chat page at / and relays every chat message to everyone\n" +
   "in its room: the page at /?room=NAME chats in room NAME.\n" +
   "  --port N     port to listen on, 0-65535 (default 8000)\n" +
-  "  --host H     address to listen on (default 0.0.0.0)\n" +
+  "  --host H     address to listen on (default: every address, IPv6\n" +
+  "               and IPv4)\n" +
   "  --page FILE  the page to serve (default: wschatclient.html, found)\n" +
   "  --cert FILE  serve https:// and wss:// with this PEM certificate\n" +
   "               (and its chain after it)\n" +
@@ -67,7 +68,7 @@ function main(argv) {
   // JS only: the flags, read as chat_server.cpp reads them (its --redis is
   // C++ only).
   const flags = {
-    port: "8000", host: "0.0.0.0", page: "", cert: "", key: "", origin: "",
+    port: "8000", host: "", page: "", cert: "", key: "", origin: "",
     ping: "", deflate: false,
   };
   for (let i = 0; i < argv.length; ++i) {
@@ -160,9 +161,11 @@ function main(argv) {
       server.close();
     };
     process.once("SIGINT", stop).once("SIGTERM", stop);
-    server.listen(Number(port), host, () => {
+    // No host: every address, IPv6 and IPv4 (Node's own default).
+    server.listen(Number(port), host || undefined, () => {
       // JS only: the port actually bound (port 0 picks one).
-      const url = `${tls ? "https" : "http"}://${host}:${server.address().port}/`;
+      const name = !host ? "localhost" : host.includes(":") ? `[${host}]` : host;
+      const url = `${tls ? "https" : "http"}://${name}:${server.address().port}/`;
       console.log("chat_server listening on " + url);
     });
     // JS only: a port in use arrives as an event; C++ listen() throws.

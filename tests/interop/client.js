@@ -10,17 +10,27 @@ const assert = require("assert");
 
 const [url, mode] = process.argv.slice(2);
 setTimeout(() => fail(new Error("timed out")), 20000).unref();
+// A warning (a listener leak, a deprecation) is a failure of the script.
+process.on("warning", (warning) => fail(warning));
 
 function fail(error) {
   console.log(`FAIL ${error.message}`);
   process.exit(1);
 }
 
-// The next message, as { data, isBinary }.
+// The next message, as { data, isBinary }. Each listener goes with the
+// other, so a run of messages leaves none behind on the socket.
 function next(socket) {
   return new Promise((resolve, reject) => {
-    socket.once("message", (data, isBinary) => resolve({ data, isBinary }));
-    socket.once("close", () => reject(new Error("closed early")));
+    const onMessage = (data, isBinary) => {
+      socket.off("close", onClose);
+      resolve({ data, isBinary });
+    };
+    const onClose = () => {
+      socket.off("message", onMessage);
+      reject(new Error("closed early"));
+    };
+    socket.once("message", onMessage).once("close", onClose);
   });
 }
 

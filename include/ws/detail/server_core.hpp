@@ -108,6 +108,13 @@ public:
     endpoint.set_reuse_addr(true);
     endpoint.set_tcp_pre_bind_handler([](auto acceptor) {
       keep_from_children(acceptor->native_handle());
+      // An IPv6 socket takes IPv4 too, as libuv (Node) sets it: "every
+      // interface" must reach 127.0.0.1 and ::1 alike ("localhost" is ::1
+      // first for Node 18), and Windows makes IPv6 sockets IPv6-only.
+      // An IPv4 socket refuses the option, and a system without dual stack
+      // keeps its own: either way listen() goes on.
+      asio::error_code ignored;
+      acceptor->set_option(asio::ip::v6_only(false), ignored);
       return websocketpp::lib::error_code();
     });
     limits = o;
