@@ -341,6 +341,49 @@ TEST_CASE("RedisBus: a program this one starts holds none of its Redis "
   CHECK(redis->wait() == 0);
 }
 
+TEST_CASE("RedisBus: a bus dropped at any point is touched no more, and "
+          "lets the loop end") {
+  // What the loop runs later (the constructor's connect, a health check, a
+  // retry, a reply) must find the bus gone, not use it: before the loop
+  // runs, while Redis has not answered, and once it shares.
+  SECTION("before the loop runs") {
+    { ws::RedisBus bus("redis://127.0.0.1:1"); }
+    run_must_return();
+  }
+  SECTION("closed before the loop runs, and kept") {
+    ws::RedisBus bus("redis://127.0.0.1:1");
+    bus.close();
+    run_must_return();
+    CHECK(!bus.ready());
+  }
+  SECTION("while its connections wait on a Redis that never answers") {
+    // A listener that never accepts: TCP connects (the kernel's queue),
+    // and nothing is ever said.
+    asio::io_context io;
+    asio::ip::tcp::acceptor mute(io, {asio::ip::make_address("127.0.0.1"), 0});
+    auto bus = std::make_unique<ws::RedisBus>(
+        "redis://127.0.0.1:" + std::to_string(mute.local_endpoint().port()));
+    bus->healthCheckInterval = std::chrono::milliseconds(50);
+    ws::runUntil([] { return false; }, std::chrono::milliseconds(300));
+    CHECK(!bus->ready());
+    bus.reset();
+    run_must_return();
+  }
+  SECTION("once it shares, with a subscription on its way") {
+    const std::string redis_port = free_port();
+    auto redis = start_redis(redis_port);
+    auto bus = std::make_unique<ws::RedisBus>("redis://127.0.0.1:" + redis_port,
+                                              "dropped:");
+    bus->healthCheckInterval = std::chrono::milliseconds(50);
+    wait_until([&] { return bus->ready(); });
+    bus->subscribe("room"); // its confirmation comes after the bus is gone
+    bus.reset();
+    run_must_return();
+    redis->signal(SIGTERM);
+    CHECK(redis->wait() == 0);
+  }
+}
+
 TEST_CASE("chat_server --redis with a bad URL: one line and exit 2 (usage)") {
   Process server(
       {env("CHAT_SERVER"), "--port", "0", "--redis", "http://127.0.0.1:6379/"});

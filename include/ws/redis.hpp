@@ -1,20 +1,17 @@
 // ws::RedisBus: a ws::Bus on Redis pub/sub, so that servers in several
 // processes (or machines) share their topics: socket.io's Redis adapter, for
 // ws::Server. hiredis (Debian's libhiredis-dev) speaks the protocol, on ws's
-// own event loop through its asynchronous API, as its adapters for libuv or
-// libevent do. Not part of <ws/websocket.hpp>: include it and use the
-// `ws-redis` dependency (meson or pkg-config), which adds hiredis; the core
-// never links it.
+// own event loop through its asynchronous API (detail/redis_link.hpp). Not
+// part of <ws/websocket.hpp>: include it and use the `ws-redis` dependency
+// (meson or pkg-config), which adds hiredis; the core never links it. It
+// parses no Asio, so it serves a separately compiled program as it is.
 // SPDX-License-Identifier: MIT
 #pragma once
 
 #include "websocket.hpp"
 
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
+#include "detail/redis_link.hpp"
 
-#include <algorithm>
-#include <asio.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -27,163 +24,264 @@
 #include <string_view>
 #include <vector>
 
+#ifndef _WIN32
+
 namespace ws {
 
 namespace detail {
 
-/// One connection to Redis, made again with back-off whenever it is lost.
-class RedisLink : public std::enable_shared_from_this<RedisLink> {
+/// A RedisBus's state and work, shared so that what the loop runs later
+/// (a connect posted by the constructor, a health check's timer, a reply)
+/// holds it weakly and finds it gone once the bus is: the bus may be
+/// dropped at any time on the loop thread, even before the loop runs.
+class RedisBusCore : public std::enable_shared_from_this<RedisBusCore> {
 public:
-  std::string host;
-  int port = 6379;
-  /// Runs when the connection is up (again); `ready()` may send commands.
-  std::function<void()> onup;
-  /// Runs once when an up connection is lost or a connect fails, with why.
-  std::function<void(const std::string &)> ondown;
+  /// What the bus is told (RedisBus forwards each to its own members).
+  std::function<void()> onready;
+  std::function<void(const std::string &)> onerror;
+  std::function<void(const std::string &, std::string_view, SendOptions)>
+      onmessage;
+  std::function<std::chrono::milliseconds()> interval; // health checks
+  std::atomic<bool> ready{false};
 
-  void connect() {
-    if (closed_)
-      return;
-    ac_ = redisAsyncConnect(host.c_str(), port);
-    if (!ac_ || ac_->err) {
-      const std::string why = ac_ ? ac_->errstr : "out of memory";
-      if (ac_)
-        redisAsyncFree(ac_);
-      ac_ = nullptr;
-      return lost(why);
-    }
-    ac_->data = this;
-    // hiredis asks for read and write readiness through these hooks.
-    ac_->ev.data = this;
-    ac_->ev.addRead = [](void *p) {
-      static_cast<RedisLink *>(p)->want(true, true);
+  RedisBusCore(std::string url, const std::string &host, int port,
+               std::string prefix)
+      : url_(std::move(url)), prefix_(std::move(prefix)) {
+    std::random_device random;
+    char id[20];
+    std::snprintf(id, sizeof id, "%08x%08x", random(), random());
+    id_ = id;
+    health_channel_ = prefix_ + "health:" + id_;
+    pub_ = std::make_shared<RedisLink>(host, port);
+    sub_ = std::make_shared<RedisLink>(host, port);
+  }
+
+  /// Connects on the loop.
+  void start() {
+    std::weak_ptr<RedisBusCore> weak = shared_from_this();
+    pub_->ondown = [weak](const std::string &why) {
+      if (auto self = weak.lock())
+        self->down(why);
     };
-    ac_->ev.delRead = [](void *p) {
-      static_cast<RedisLink *>(p)->want(true, false);
+    sub_->ondown = [weak](const std::string &why) {
+      if (auto self = weak.lock())
+        self->sub_down(why);
     };
-    ac_->ev.addWrite = [](void *p) {
-      static_cast<RedisLink *>(p)->want(false, true);
+    pub_->onup = [weak] {
+      if (auto self = weak.lock())
+        self->maybe_ready();
     };
-    ac_->ev.delWrite = [](void *p) {
-      static_cast<RedisLink *>(p)->want(false, false);
+    sub_->onup = [weak] {
+      if (auto self = weak.lock())
+        self->sub_up();
     };
-    ac_->ev.cleanup = [](void *p) { static_cast<RedisLink *>(p)->forget(); };
-    fd_ = std::make_unique<asio::posix::stream_descriptor>(::ws::ioContext(),
-                                                           ac_->c.fd);
-    detail::keep_from_children(ac_->c.fd); // hiredis opens it inheritable
-    redisAsyncSetConnectCallback(ac_, [](const redisAsyncContext *c, int ok) {
-      auto *self = static_cast<RedisLink *>(c->data);
-      if (self->dropping_)
-        return;
-      if (ok == REDIS_OK)
-        self->up();
-      else
-        self->lost(c->errstr); // hiredis frees the context next
-    });
-    redisAsyncSetDisconnectCallback(ac_, [](const redisAsyncContext *c, int) {
-      auto *self = static_cast<RedisLink *>(c->data);
-      if (!self->dropping_)
-        self->lost(c->err ? c->errstr : "connection closed");
+    sub_->onreply = [weak](redisReply *reply) {
+      if (auto self = weak.lock())
+        self->heard(reply);
+    };
+    ws::post([weak] {
+      if (auto self = weak.lock(); self && !self->closed_) {
+        self->pub_->connect();
+        self->sub_->connect();
+        self->check_health();
+      }
     });
   }
 
-  /// The context to send commands on, or nullptr while down.
-  redisAsyncContext *ready() const { return up_ ? ac_ : nullptr; }
+  void subscribe(const std::string &topic) {
+    channels_[topic].wanted = true;
+    sync(topic);
+  }
 
-  /// The link is silent (the health check): drops the connection at once,
-  /// with what is pending (hiredis's disconnect would wait for replies
-  /// that will not come), reports `why` and connects again.
-  void drop(const std::string &why) {
-    if (!ac_)
+  void unsubscribe(const std::string &topic) {
+    auto it = channels_.find(topic);
+    if (it == channels_.end())
       return;
-    dropping_ = true; // hiredis's callbacks during the free say nothing
-    redisAsyncFree(ac_);
-    dropping_ = false;
-    ac_ = nullptr;
-    lost(why);
+    it->second.wanted = false;
+    sync(topic);
+  }
+
+  void publish(const std::string &topic, std::string_view data,
+               SendOptions options) {
+    if (!pub_->ready())
+      return; // Redis is away: local subscribers had it, others miss it
+    // "<id> <flags><data>": flags '0'-'3', bit 0 binary, bit 1 uncompressed.
+    std::string tagged = id_ + " ";
+    tagged += char('0' + (options.binary ? 1 : 0) + (options.compress ? 0 : 2));
+    tagged.append(data.data(), data.size());
+    const std::string channel = prefix_ + topic;
+    pub_->command(false, "PUBLISH %b %b", channel.data(), channel.size(),
+                  tagged.data(), tagged.size());
   }
 
   void close() {
     closed_ = true;
-    retry_.cancel();
-    if (ac_)
-      redisAsyncDisconnect(ac_); // frees it once pending replies are in
+    ready = false;
+    ws::clearTimeout(health_);
+    onready = nullptr;
+    onerror = nullptr;
+    onmessage = nullptr;
+    pub_->close();
+    sub_->close();
   }
 
 private:
-  redisAsyncContext *ac_ = nullptr;
-  std::unique_ptr<asio::posix::stream_descriptor> fd_;
-  bool want_read_ = false, want_write_ = false;
-  bool reading_ = false, writing_ = false;
-  bool up_ = false, closed_ = false, dropping_ = false;
-  std::chrono::milliseconds backoff_{100};
-  asio::steady_timer retry_{::ws::ioContext()};
+  /// One topic's subscription on Redis: wanted by the server, confirmed by
+  /// Redis, or a command on its way (one at a time, so that a quick leave
+  /// and join cannot cross).
+  struct Channel {
+    bool wanted = false, on = false, pending = false;
+  };
+  std::string url_, prefix_, id_;
+  std::string health_channel_; // the health check's, this bus's own
+  std::shared_ptr<RedisLink> pub_, sub_;
+  std::map<std::string, Channel> channels_; // by topic
+  bool closed_ = false;
+  bool outage_ = false; // reported already
+  // The health check: its timer, whether Redis has confirmed the health
+  // channel's subscription, and the answer awaited (since when).
+  TimerId health_ = 0;
+  bool health_on_ = false, awaiting_ = false;
+  std::chrono::steady_clock::time_point asked_{};
 
-  void up() {
-    up_ = true;
-    backoff_ = std::chrono::milliseconds(100);
-    if (onup)
-      onup();
+  std::chrono::milliseconds every() const {
+    return interval ? interval() : std::chrono::milliseconds(0);
   }
 
-  // Reports the loss (once per outage) and tries again later: 0.1 s,
-  // doubling to 5 s.
-  void lost(const std::string &why) {
-    const bool was_up = up_;
-    up_ = false;
+  void sub_up() { // a new connection: subscribe again
+    sub_->command(true, "SUBSCRIBE %b", health_channel_.data(),
+                  health_channel_.size());
+    expect_answer();
+    std::vector<std::string> topics;
+    for (const auto &c : channels_)
+      topics.push_back(c.first);
+    for (const auto &topic : topics)
+      sync(topic);
+    maybe_ready();
+  }
+
+  void sub_down(const std::string &why) {
+    for (auto &c : channels_)
+      c.second.on = c.second.pending = false;
+    health_on_ = false;
+    down(why);
+  }
+
+  void expect_answer() {
+    awaiting_ = true;
+    asked_ = std::chrono::steady_clock::now();
+  }
+
+  /// One health check, every interval: an answer awaited for a whole
+  /// interval means the path is silent; else, with both connections up and
+  /// the subscription confirmed, ask again.
+  void check_health() {
     if (closed_)
       return;
-    if (ondown)
-      ondown(was_up ? why : "cannot connect: " + why);
-    retry_.expires_after(backoff_);
-    backoff_ = std::min(backoff_ * 2, std::chrono::milliseconds(5000));
-    retry_.async_wait([self = shared_from_this()](asio::error_code ec) {
-      if (!ec)
-        self->connect();
-    });
-  }
-
-  // hiredis frees the context: the descriptor is its to close, not ours.
-  void forget() {
-    if (fd_) {
-      fd_->release(); // also cancels our waits
-      fd_.reset();
+    const auto every = this->every();
+    if (every.count() > 0) {
+      if (awaiting_ && std::chrono::steady_clock::now() - asked_ >= every &&
+          pub_->ready() && sub_->ready()) {
+        awaiting_ = false;
+        const std::string why =
+            "Redis at " + url_ + " did not answer the health check within " +
+            std::to_string(every.count()) + " ms: the link is silent";
+        pub_->drop(why);
+        sub_->drop(why);
+      } else if (!awaiting_ && health_on_ &&
+                 pub_->command(false, "PUBLISH %b %b", health_channel_.data(),
+                               health_channel_.size(), "?", size_t(1))) {
+        expect_answer();
+      }
     }
-    ac_ = nullptr;
-    want_read_ = want_write_ = false;
+    std::weak_ptr<RedisBusCore> weak = shared_from_this();
+    health_ = ws::setTimeout(
+        [weak] {
+          if (auto self = weak.lock())
+            self->check_health();
+        },
+        every.count() > 0 ? every : std::chrono::milliseconds(1000));
   }
 
-  void want(bool read, bool on) {
-    (read ? want_read_ : want_write_) = on;
-    arm();
-  }
-
-  void arm() {
-    if (!fd_)
+  void sync(const std::string &topic) {
+    auto it = channels_.find(topic);
+    if (it == channels_.end() || !sub_->ready() || it->second.pending)
       return;
-    auto self = shared_from_this();
-    if (want_read_ && !reading_) {
-      reading_ = true;
-      fd_->async_wait(asio::posix::descriptor_base::wait_read,
-                      [self](asio::error_code ec) {
-                        self->reading_ = false;
-                        if (ec || !self->ac_ || !self->want_read_)
-                          return;
-                        redisAsyncHandleRead(self->ac_);
-                        self->arm();
-                      });
+    Channel &c = it->second;
+    const std::string channel = prefix_ + topic;
+    if (c.wanted && !c.on) {
+      c.pending =
+          sub_->command(true, "SUBSCRIBE %b", channel.data(), channel.size());
+    } else if (!c.wanted && c.on) {
+      // Its answer comes to the channel's SUBSCRIBE callback (hiredis).
+      c.pending = sub_->command(false, "UNSUBSCRIBE %b", channel.data(),
+                                channel.size());
+    } else if (!c.wanted) {
+      channels_.erase(it);
     }
-    if (want_write_ && !writing_) {
-      writing_ = true;
-      fd_->async_wait(asio::posix::descriptor_base::wait_write,
-                      [self](asio::error_code ec) {
-                        self->writing_ = false;
-                        if (ec || !self->ac_ || !self->want_write_)
-                          return;
-                        redisAsyncHandleWrite(self->ac_);
-                        self->arm();
-                      });
+  }
+
+  // Every reply on the subscribing connection: confirmations and messages.
+  void heard(redisReply *reply) {
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
+        reply->element[1]->type != REDIS_REPLY_STRING)
+      return; // the connection went; its loss is reported already
+    const std::string kind = reply->element[0]->str;
+    const std::string channel(reply->element[1]->str, reply->element[1]->len);
+    if (channel == health_channel_) {
+      // The health channel: its subscription confirmed, or our own check.
+      health_on_ = health_on_ || kind == "subscribe";
+      awaiting_ = false;
+      maybe_ready();
+      return;
     }
+    if (channel.compare(0, prefix_.size(), prefix_) != 0)
+      return;
+    const std::string topic = channel.substr(prefix_.size());
+    auto it = channels_.find(topic);
+    if (kind == "subscribe" || kind == "unsubscribe") {
+      if (it == channels_.end())
+        return;
+      it->second.on = kind == "subscribe";
+      it->second.pending = false;
+      sync(topic);
+    } else if (kind == "message" && it != channels_.end() &&
+               it->second.wanted &&
+               reply->element[2]->type == REDIS_REPLY_STRING) {
+      const std::string_view tagged(reply->element[2]->str,
+                                    reply->element[2]->len);
+      const std::size_t head = id_.size() + 2;
+      if (tagged.size() < head || tagged[id_.size()] != ' ' ||
+          tagged.compare(0, id_.size(), id_) == 0)
+        return; // ours (delivered here already), or not a bus message
+      const int flags = tagged[head - 1] - '0';
+      if (flags < 0 || flags > 3 || !onmessage)
+        return;
+      onmessage(topic, tagged.substr(head),
+                SendOptions{(flags & 1) != 0, (flags & 2) == 0});
+    }
+  }
+
+  // Said once each time sharing starts: at first, and after each outage.
+  void maybe_ready() {
+    // With the health check, a connection is not enough (a silent path
+    // connects too): Redis must have answered on it.
+    if (ready || !pub_->ready() || !sub_->ready() ||
+        (every().count() > 0 && !health_on_))
+      return;
+    ready = true;
+    outage_ = false;
+    if (onready)
+      onready();
+  }
+
+  void down(const std::string &why) {
+    ready = false;
+    if (outage_)
+      return;
+    outage_ = true;
+    if (onerror)
+      onerror(why);
   }
 };
 
@@ -227,7 +325,7 @@ public:
   /// url: redis://HOST[:PORT] (6379 by default). Throws
   /// std::invalid_argument for anything else. It connects on the loop.
   explicit RedisBus(const std::string &url, std::string prefix = "ws:")
-      : url_(url), prefix_(std::move(prefix)) {
+      : url_(url) {
     const std::string scheme = "redis://";
     std::string rest =
         url.rfind(scheme, 0) == 0 ? url.substr(scheme.size()) : std::string();
@@ -241,47 +339,31 @@ public:
         std::stoi(port) > 65535)
       throw std::invalid_argument("RedisBus: '" + url +
                                   "' is not redis://HOST[:PORT]");
-    std::random_device random;
-    char id[20];
-    std::snprintf(id, sizeof id, "%08x%08x", random(), random());
-    id_ = id;
-    health_channel_ = prefix_ + "health:" + id_;
-    for (auto *link : {&pub_, &sub_}) {
-      *link = std::make_shared<detail::RedisLink>();
-      (*link)->host = host;
-      (*link)->port = std::stoi(port);
-    }
-    pub_->ondown = [this](const std::string &why) { down(why); };
-    sub_->ondown = [this](const std::string &why) {
-      for (auto &c : channels_)
-        c.second.on = c.second.pending = false;
-      health_on_ = false;
-      down(why);
+    core_ = std::make_shared<detail::RedisBusCore>(url, host, std::stoi(port),
+                                                   std::move(prefix));
+    // The core outlives no call into this bus: close() clears these.
+    core_->onready = [this] {
+      if (onready)
+        onready();
     };
-    pub_->onup = [this] { maybe_ready(); };
-    sub_->onup = [this] { // a new connection: subscribe again
-      redisAsyncCommand(sub_->ready(), &RedisBus::heard, this, "SUBSCRIBE %b",
-                        health_channel_.data(), health_channel_.size());
-      expect_answer();
-      std::vector<std::string> topics;
-      for (const auto &c : channels_)
-        topics.push_back(c.first);
-      for (const auto &topic : topics)
-        sync(topic);
-      maybe_ready();
+    core_->onerror = [this](const std::string &why) {
+      if (onerror)
+        onerror(why);
     };
-    asio::post(::ws::ioContext(), [this, pub = pub_, sub = sub_] {
-      pub->connect();
-      sub->connect();
-      check_health();
-    });
+    core_->onmessage = [this](const std::string &topic, std::string_view data,
+                              SendOptions options) {
+      if (receive)
+        receive(topic, data, options);
+    };
+    core_->interval = [this] { return healthCheckInterval; };
+    core_->start();
   }
   ~RedisBus() override { close(); }
   RedisBus(const RedisBus &) = delete;
   RedisBus &operator=(const RedisBus &) = delete;
 
   /// The bus shares: both connections are up. Safe from any thread.
-  bool ready() const { return ready_.load(); }
+  bool ready() const { return core_->ready.load(); }
   /// Sharing starts, or resumes after an outage.
   std::function<void()> onready;
   /// Sharing stopped (Redis went away, or cannot be reached), once per
@@ -293,181 +375,22 @@ public:
   /// runs, or on the loop thread; it takes effect at the next check.
   std::chrono::milliseconds healthCheckInterval{5000};
 
-  void subscribe(const std::string &topic) override {
-    channels_[topic].wanted = true;
-    sync(topic);
-  }
-
+  void subscribe(const std::string &topic) override { core_->subscribe(topic); }
   void unsubscribe(const std::string &topic) override {
-    auto it = channels_.find(topic);
-    if (it == channels_.end())
-      return;
-    it->second.wanted = false;
-    sync(topic);
+    core_->unsubscribe(topic);
   }
-
   void publish(const std::string &topic, std::string_view data,
                SendOptions options) override {
-    redisAsyncContext *ac = pub_->ready();
-    if (!ac)
-      return; // Redis is away: local subscribers had it, others miss it
-    // "<id> <flags><data>": flags '0'-'3', bit 0 binary, bit 1 uncompressed.
-    std::string tagged = id_ + " ";
-    tagged += char('0' + (options.binary ? 1 : 0) + (options.compress ? 0 : 2));
-    tagged.append(data.data(), data.size());
-    const std::string channel = prefix_ + topic;
-    redisAsyncCommand(ac, nullptr, nullptr, "PUBLISH %b %b", channel.data(),
-                      channel.size(), tagged.data(), tagged.size());
+    core_->publish(topic, data, options);
   }
-
   /// No reconnecting, no more waiting on Redis: ws::run() may return.
-  void close() override {
-    ready_ = false;
-    health_.cancel();
-    pub_->onup = sub_->onup = nullptr;
-    pub_->ondown = sub_->ondown = nullptr;
-    pub_->close();
-    sub_->close();
-  }
+  void close() override { core_->close(); }
 
 private:
-  /// One topic's subscription on Redis: wanted by the server, confirmed by
-  /// Redis, or a command on its way (one at a time, so that a quick leave
-  /// and join cannot cross).
-  struct Channel {
-    bool wanted = false, on = false, pending = false;
-  };
-  std::string url_, prefix_, id_;
-  std::string health_channel_; // the health check's, this bus's own
-  std::shared_ptr<detail::RedisLink> pub_, sub_;
-  std::map<std::string, Channel> channels_; // by topic
-  std::atomic<bool> ready_{false};
-  bool outage_ = false; // reported already
-  // The health check: its timer, whether Redis has confirmed the health
-  // channel's subscription, and the answer awaited (since when).
-  asio::steady_timer health_{::ws::ioContext()};
-  bool health_on_ = false, awaiting_ = false;
-  std::chrono::steady_clock::time_point asked_{};
-
-  void expect_answer() {
-    awaiting_ = true;
-    asked_ = std::chrono::steady_clock::now();
-  }
-
-  /// One health check, every healthCheckInterval: an answer awaited for a
-  /// whole interval means the path is silent; else, with both connections
-  /// up and the subscription confirmed, ask again.
-  void check_health() {
-    const auto every = healthCheckInterval;
-    if (every.count() > 0) {
-      if (awaiting_ && std::chrono::steady_clock::now() - asked_ >= every &&
-          pub_->ready() && sub_->ready()) {
-        awaiting_ = false;
-        const std::string why =
-            "Redis at " + url_ + " did not answer the health check within " +
-            std::to_string(every.count()) + " ms: the link is silent";
-        pub_->drop(why);
-        sub_->drop(why);
-      } else if (!awaiting_ && health_on_ && pub_->ready()) {
-        redisAsyncCommand(pub_->ready(), nullptr, nullptr, "PUBLISH %b %b",
-                          health_channel_.data(), health_channel_.size(), "?",
-                          size_t(1));
-        expect_answer();
-      }
-    }
-    health_.expires_after(every.count() > 0 ? every
-                                            : std::chrono::milliseconds(1000));
-    health_.async_wait([this](asio::error_code ec) {
-      if (!ec)
-        check_health();
-    });
-  }
-
-  void sync(const std::string &topic) {
-    auto it = channels_.find(topic);
-    redisAsyncContext *ac = sub_->ready();
-    if (it == channels_.end() || !ac || it->second.pending)
-      return;
-    Channel &c = it->second;
-    const std::string channel = prefix_ + topic;
-    if (c.wanted && !c.on) {
-      c.pending = true;
-      redisAsyncCommand(ac, &RedisBus::heard, this, "SUBSCRIBE %b",
-                        channel.data(), channel.size());
-    } else if (!c.wanted && c.on) {
-      c.pending = true;
-      // Its answer comes to the channel's SUBSCRIBE callback (hiredis).
-      redisAsyncCommand(ac, nullptr, nullptr, "UNSUBSCRIBE %b", channel.data(),
-                        channel.size());
-    } else if (!c.wanted) {
-      channels_.erase(it);
-    }
-  }
-
-  // Every reply on the subscribing connection: confirmations and messages.
-  static void heard(redisAsyncContext *, void *r, void *me) {
-    auto *self = static_cast<RedisBus *>(me);
-    auto *reply = static_cast<redisReply *>(r);
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3 ||
-        reply->element[1]->type != REDIS_REPLY_STRING)
-      return; // the connection went; its loss is reported already
-    const std::string kind = reply->element[0]->str;
-    const std::string channel(reply->element[1]->str, reply->element[1]->len);
-    if (channel == self->health_channel_) {
-      // The health channel: its subscription confirmed, or our own check.
-      self->health_on_ = self->health_on_ || kind == "subscribe";
-      self->awaiting_ = false;
-      self->maybe_ready();
-      return;
-    }
-    if (channel.compare(0, self->prefix_.size(), self->prefix_) != 0)
-      return;
-    const std::string topic = channel.substr(self->prefix_.size());
-    auto it = self->channels_.find(topic);
-    if (kind == "subscribe" || kind == "unsubscribe") {
-      if (it == self->channels_.end())
-        return;
-      it->second.on = kind == "subscribe";
-      it->second.pending = false;
-      self->sync(topic);
-    } else if (kind == "message" && it != self->channels_.end() &&
-               it->second.wanted &&
-               reply->element[2]->type == REDIS_REPLY_STRING) {
-      const std::string_view tagged(reply->element[2]->str,
-                                    reply->element[2]->len);
-      const std::size_t head = self->id_.size() + 2;
-      if (tagged.size() < head || tagged[self->id_.size()] != ' ' ||
-          tagged.compare(0, self->id_.size(), self->id_) == 0)
-        return; // ours (delivered here already), or not a bus message
-      const int flags = tagged[head - 1] - '0';
-      if (flags < 0 || flags > 3 || !self->receive)
-        return;
-      self->receive(topic, tagged.substr(head),
-                    SendOptions{(flags & 1) != 0, (flags & 2) == 0});
-    }
-  }
-
-  // Said once each time sharing starts: at first, and after each outage.
-  void maybe_ready() {
-    // With the health check, a connection is not enough (a silent path
-    // connects too): Redis must have answered on it.
-    if (ready_ || !pub_->ready() || !sub_->ready() ||
-        (healthCheckInterval.count() > 0 && !health_on_))
-      return;
-    ready_ = true;
-    outage_ = false;
-    if (onready)
-      onready();
-  }
-
-  void down(const std::string &why) {
-    ready_ = false;
-    if (outage_)
-      return;
-    outage_ = true;
-    if (onerror)
-      onerror(why);
-  }
+  std::string url_;
+  std::shared_ptr<detail::RedisBusCore> core_;
 };
 
 } // namespace ws
+
+#endif // _WIN32

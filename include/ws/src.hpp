@@ -12,9 +12,11 @@
     "<ws/src.hpp> is for separate compilation: define WS_SEPARATE_COMPILATION for every file of the program, or include only <ws/websocket.hpp> (header-only)"
 #endif
 
+#include "detail/fd_watch.hpp"
 #include "websocket.hpp"
 
 #include "impl/event_loop.hpp"
+#include "impl/fd_watch.hpp"
 #include "impl/readline.hpp"
 #include "impl/server.hpp"
 #include "impl/web_socket.hpp"
