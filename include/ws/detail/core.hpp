@@ -2,7 +2,10 @@
 // reached by websocketpp's handlers, and the mapping from websocketpp's
 // events to the browser's. Its bodies are in core_impl.hpp.
 // SPDX-License-Identifier: MIT
-#pragma once
+// No #pragma once: the guard comes after the includes. Header-only, the
+// foot of ../web_socket.hpp includes impl/web_socket.hpp, which includes this
+// file again; when this file came first, that second reading defines what
+// follows (every class it needs is complete by then), and this one skips it.
 
 #include "../events.hpp"
 #include "../options.hpp"
@@ -25,6 +28,9 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
+
+#ifndef WS_DETAIL_CORE_HPP
+#define WS_DETAIL_CORE_HPP
 
 namespace ws::detail {
 
@@ -248,3 +254,5 @@ public:
 };
 
 } // namespace ws::detail
+
+#endif // WS_DETAIL_CORE_HPP

@@ -2,7 +2,10 @@
 // its events become the browser's. Included by impl/web_socket.hpp, once
 // ws::WebSocket is complete.
 // SPDX-License-Identifier: MIT
-#pragma once
+// No #pragma once: the guard comes after the includes. Header-only, the
+// foot of ../web_socket.hpp includes impl/web_socket.hpp, which includes this
+// file again; when this file came first, that second reading defines what
+// follows (every class it needs is complete by then), and this one skips it.
 
 #include "../close_codes.hpp"
 #include "../errors.hpp"
@@ -17,6 +20,9 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #endif
+
+#ifndef WS_DETAIL_CORE_IMPL_HPP
+#define WS_DETAIL_CORE_IMPL_HPP
 
 namespace ws::detail {
 
@@ -1031,3 +1037,5 @@ inline void Topics::subscribers(const std::string &topic, const Core *except,
 }
 
 } // namespace ws::detail
+
+#endif // WS_DETAIL_CORE_IMPL_HPP

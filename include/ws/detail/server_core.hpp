@@ -1,7 +1,10 @@
 // The engine behind ws::Server: websocketpp's server endpoint, the checks on
 // each upgrade request, and the sockets it accepted.
 // SPDX-License-Identifier: MIT
-#pragma once
+// No #pragma once: the guard comes after the includes. Header-only, the
+// foot of ../server.hpp includes impl/server.hpp, which includes this file
+// again; when this file came first, that second reading defines what
+// follows (every class it needs is complete by then), and this one skips it.
 
 #include "../bus.hpp"
 #include "../close_codes.hpp"
@@ -14,6 +17,9 @@
 #include <set>
 #include <stdexcept>
 #include <unordered_map>
+
+#ifndef WS_DETAIL_SERVER_CORE_HPP
+#define WS_DETAIL_SERVER_CORE_HPP
 
 namespace ws::detail {
 
@@ -508,3 +514,5 @@ public:
   }
 };
 } // namespace ws::detail
+
+#endif // WS_DETAIL_SERVER_CORE_HPP
