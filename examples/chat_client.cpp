@@ -124,6 +124,12 @@ int main(int argc, char **argv) {
     socket.onclose = [&](const ws::CloseEvent &event) {
       // JS: lines.close();
       lines.close();
+      // JS: if (!event.wasClean || event.code !== 1000) {
+      if (!event.wasClean || event.code != 1000) {
+        // JS: console.error(`chat_client: disconnected (code: ${code}, ` +
+        std::cerr << "chat_client: disconnected (code: " << event.code
+                  << ", reason: \"" << event.reason << "\")" << std::endl;
+      }
       // JS: resolve(event.wasClean ? 0 : 1);
       status = event.wasClean ? 0 : 1;
     };

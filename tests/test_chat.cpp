@@ -200,6 +200,47 @@ TEST_CASE("chat_server with no --host serves both of localhost's addresses") {
   CHECK(server.wait() == 0);
 }
 
+TEST_CASE("chat_client says why the chat ended, unless it ended it") {
+  // As npm's wscat does: a server that closes (1001), one that dies
+  // (1006), a line over the server's maxPayload (1009). Leaving (the end of
+  // input, 1000) says nothing.
+  for (const std::string how : {"leave", "close", "kill", "too long"}) {
+    INFO(how);
+    test::Process server(
+        {test::env("CHAT_SERVER"), "--port", "0", "--host", "127.0.0.1"});
+    const auto port = start_server(server);
+    test::Process client({test::env("CHAT_CLIENT"),
+                          "ws://127.0.0.1:" + std::to_string(port) + "/",
+                          "--nick", "ann"},
+                         test::Stderr::joined);
+    CHECK(client.read_line() == "Welcome to the chat room.");
+    if (how == "leave") {
+      client.close_stdin();
+      CHECK(client.read_rest().empty());
+      CHECK(client.wait() == 0);
+    } else if (how == "close") {
+      server.signal(SIGTERM);
+      CHECK(client.read_line() ==
+            "chat_client: disconnected (code: 1001, reason: \"\")");
+      CHECK(client.wait() == 0);
+    } else if (how == "kill") {
+      server.signal(SIGKILL);
+      CHECK(client.read_line() ==
+            "chat_client: disconnected (code: 1006, reason: \"\")");
+      CHECK(client.wait() == 1);
+    } else {
+      client.write_line(std::string(17 << 20, 'x'));
+      CHECK(client.read_line().rfind(
+                "chat_client: disconnected (code: 1009, reason: ", 0) == 0);
+      CHECK(client.wait() == 0);
+    }
+    if (how != "kill") {
+      server.signal(SIGTERM);
+      CHECK(server.wait() == 0);
+    }
+  }
+}
+
 TEST_CASE("chat_client exits 1 when the connection fails") {
   std::uint16_t port;
   {

@@ -101,6 +101,12 @@ async function main(argv) {
   return new Promise((resolve) => {
     socket.onclose = (event) => {
       lines.close();
+      // Why the chat ended, unless we ended it (1000, cleanly).
+      if (!event.wasClean || event.code !== 1000) {
+        const { code, reason } = event;
+        console.error(`chat_client: disconnected (code: ${code}, ` +
+          `reason: "${reason}")`);
+      }
       resolve(event.wasClean ? 0 : 1);
     };
   });
