@@ -42,6 +42,7 @@ suite() {
   for t in "$@"; do
     case "$t" in
       fuzz_*) targets+=("tests/fuzz/$t") ;;
+      strict) ;; # compiles by itself
       stream | stream-interop) targets+=(tests/test_stream) ;;
       *) targets+=(tests/test_ws) ;; # every area is in it (tests/meson.build)
     esac
@@ -74,11 +75,12 @@ suite "TSan (threaded paths)" build-tsan \
   reconnect deflate topics deadlinks stream
 # libFuzzer needs clang: the URL parser, the frame parser with our UTF-8 and
 # close checks, and a server fed arbitrary bytes, each for FUZZ_SECONDS (60),
-# the three at once (two cores: about 90 s).
+# the three at once (two cores: about 90 s); and the strict warnings test
+# with clang (the plain build ran it with g++).
 if command -v clang++ >/dev/null; then
   CXX=clang++ CC=clang TEST_PROCESSES=3 suite "libFuzzer (clang, ASan+UBSan)" \
     build-fuzz "-Doptimization=1 -Ddebug=true -Db_sanitize=address,undefined -Db_lundef=false" \
-    fuzz_url fuzz_frames fuzz_server
+    fuzz_url fuzz_frames fuzz_server strict
 else
   failed=$((failed + 1)); failures+=("libFuzzer: clang++ is not installed")
 fi

@@ -341,10 +341,10 @@ transport::asio::endpoint<ws::detail::Config::transport_config>::async_connect(
         }
         tcon->set_phase(ws::detail::dual_socket::Phase::tcp);
         lib::asio::async_connect(tcon->get_raw_socket(), found,
-                                 [tcon, cb](const lib::asio::error_code &ec,
+                                 [tcon, cb](const lib::asio::error_code &cec,
                                             const ip::tcp::endpoint &) {
-                                   cb(ec ? socket_con_type::translate_ec(ec)
-                                         : lib::error_code());
+                                   cb(cec ? socket_con_type::translate_ec(cec)
+                                          : lib::error_code());
                                  });
       });
 }

@@ -129,7 +129,7 @@ struct Listener {
 /// loop sees it).
 class Core : public std::enable_shared_from_this<Core> {
 public:
-  explicit Core(bool server) : is_server(server) {}
+  explicit Core(bool serving) : is_server(serving) {}
   ~Core();
   Core(const Core &) = delete;
   Core &operator=(const Core &) = delete;

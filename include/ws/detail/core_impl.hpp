@@ -393,9 +393,9 @@ inline void Core::start_heartbeat() {
   if (!heartbeat)
     heartbeat = std::make_unique<asio::steady_timer>(loop().ctx);
   heartbeat->expires_after(limits.pingInterval);
-  std::weak_ptr<Core> self = shared_from_this();
-  heartbeat->async_wait([self](const asio::error_code &ec) {
-    if (auto s = self.lock(); s && !ec)
+  std::weak_ptr<Core> weak = shared_from_this();
+  heartbeat->async_wait([weak](const asio::error_code &ec) {
+    if (auto s = weak.lock(); s && !ec)
       s->beat();
   });
 }

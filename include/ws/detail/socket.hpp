@@ -306,7 +306,11 @@ protected:
       asio::error_code aec;
       asio::ip::make_address(host, aec);
       if (aec &&
-          SSL_set_tlsext_host_name(tls_->native_handle(), host.c_str()) != 1) {
+          // SSL_set_tlsext_host_name, without its macro's C cast (a
+          // user's -Wold-style-cast would see it here).
+          SSL_ctrl(tls_->native_handle(), SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                   TLSEXT_NAMETYPE_host_name,
+                   const_cast<char *>(host.c_str())) != 1) {
         ec_ = sock::make_error_code(sock::error::tls_failed_sni_hostname);
         callback(ec_);
         return;
@@ -338,11 +342,11 @@ protected:
           auto answer = std::make_shared<asio::streambuf>(max_proxy_answer);
           asio::async_read_until(
               *self->stream_.tcp, *answer, "\r\n\r\n",
-              [self, answer, callback](const asio::error_code &ec,
+              [self, answer, callback](const asio::error_code &rec,
                                        std::size_t n) {
-                if (!ec)
+                if (!rec)
                   self->read_tunnel_answer(*answer, n);
-                self->tunnel_done(ec, callback);
+                self->tunnel_done(rec, callback);
               });
         });
   }
@@ -351,7 +355,8 @@ protected:
   /// the tunnel (RFC 9110 15.3); anything else is the proxy's refusal.
   void read_tunnel_answer(const asio::streambuf &answer, std::size_t n) {
     const std::string head(asio::buffers_begin(answer.data()),
-                           asio::buffers_begin(answer.data()) + n);
+                           asio::buffers_begin(answer.data()) +
+                               static_cast<std::ptrdiff_t>(n));
     const std::string line = head.substr(0, head.find("\r\n"));
     // "HTTP/1.x SSS reason"
     const bool well_formed =

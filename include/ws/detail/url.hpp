@@ -44,8 +44,9 @@ template <class InSet>
 std::string percent_encode(const std::string &s, InSet in_set) {
   static const char hex[] = "0123456789ABCDEF";
   std::string out;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c > 0x7E || in_set(c)) {
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c > 0x7E || in_set(ch)) {
       out += '%';
       out += hex[c >> 4];
       out += hex[c & 15];
@@ -98,7 +99,8 @@ inline bool parse_ipv4_number(std::string s, std::uint64_t &out) {
     int v = hex_value(c);
     if (v < 0 || v >= radix)
       return false;
-    out = out * radix + v;
+    out =
+        out * static_cast<std::uint64_t>(radix) + static_cast<std::uint64_t>(v);
     if (out > 0xFFFFFFFFull * 256)
       return false; // far too large; saves overflow
   }
