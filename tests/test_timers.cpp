@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <stdexcept>
 #include <thread>
 
@@ -121,4 +122,39 @@ TEST_CASE("timers from other threads run on the loop thread") {
   CHECK(fired == 100);
   CHECK(on_loop);
   CHECK_FALSE(cleared_called);
+}
+
+TEST_CASE("onSignal: the handler runs once on the loop, then run() returns") {
+  // Raised at once and raised late: either way one run, on this thread.
+  const auto main_thread = std::this_thread::get_id();
+  for (const int delay : {0, 200}) {
+    INFO(delay);
+    std::vector<int> got;
+    ws::onSignal({SIGINT, SIGTERM}, [&](int signal) {
+      got.push_back(signal);
+      CHECK(std::this_thread::get_id() == main_thread);
+    });
+    ws::setTimeout([] { std::raise(SIGTERM); }, delay);
+    test::run_must_return();
+    CHECK(got == std::vector<int>{SIGTERM});
+  }
+}
+
+TEST_CASE("offSignal: the handler never runs and run() returns without it") {
+  // A client that set a handler to close on Ctrl+C, and was closed by its
+  // peer instead, must be able to end: the handler kept run() running.
+  bool ran = false;
+  const ws::SignalId id = ws::onSignal({SIGINT}, [&](int) { ran = true; });
+  CHECK(id != 0);
+  ws::setTimeout([id] { ws::offSignal(id); }, 50);
+  test::run_must_return();
+  CHECK_FALSE(ran);
+  // Spent, unknown and 0 ids do nothing; a second handler gets a new id.
+  ws::offSignal(id);
+  ws::offSignal(0);
+  const ws::SignalId other = ws::onSignal({SIGINT}, [&](int) { ran = true; });
+  CHECK(other != id);
+  ws::offSignal(other);
+  test::run_must_return();
+  CHECK_FALSE(ran);
 }

@@ -59,12 +59,21 @@ inline TimerId setInterval(std::function<void()> fn, std::int64_t ms) {
 void clearTimeout(TimerId id);
 void clearInterval(TimerId id);
 
+/// Identifies a handler given to onSignal(), for offSignal(). Ids start at
+/// 1; 0 is never one.
+using SignalId = std::uint64_t;
 /// Node: process.once("SIGINT", handler), for several signals at once. The
 /// handler runs once, on the loop thread, when the first of `signals`
-/// arrives. Until then it keeps ws::run() running: it is meant for servers
-/// that run until they are told to stop.
-void onSignal(std::initializer_list<int> signals,
-              std::function<void(int)> handler);
+/// arrives. Until then (or until offSignal) it keeps ws::run() running: it
+/// is meant for servers that run until they are told to stop. On the loop
+/// thread, or before the loop runs.
+SignalId onSignal(std::initializer_list<int> signals,
+                  std::function<void(int)> handler);
+/// Node: process.off("SIGINT", handler). The handler will not run, and no
+/// longer keeps ws::run() running (a client that is done can return from
+/// it); the signals get their default action back. On the loop thread, or
+/// before the loop runs. An unknown or spent id does nothing.
+void offSignal(SignalId id);
 
 /// Sets what happens to an exception thrown by one of your handlers. It never
 /// unwinds through the loop; by default it is printed to stderr as

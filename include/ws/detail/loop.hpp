@@ -11,6 +11,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -29,6 +30,9 @@ struct Loop {
   std::size_t task_holds = 0;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>>
       task_guard;
+  /// onSignal's signal sets, by id, until their handler runs or offSignal.
+  std::map<std::uint64_t, std::shared_ptr<asio::signal_set>> signals;
+  std::uint64_t last_signal_id = 0;
   // Declared after ctx so it is destroyed first: it holds ctx's objects.
   std::unique_ptr<ClientEndpoint> client;
 };

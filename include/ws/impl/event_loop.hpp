@@ -47,16 +47,32 @@ WS_DECL void clearTimeout(TimerId id) { detail::timers().clear(id); }
 
 WS_DECL void clearInterval(TimerId id) { detail::timers().clear(id); }
 
-WS_DECL void onSignal(std::initializer_list<int> signals,
-                      std::function<void(int)> handler) {
-  auto set = std::make_shared<asio::signal_set>(detail::loop().ctx);
+WS_DECL SignalId onSignal(std::initializer_list<int> signals,
+                          std::function<void(int)> handler) {
+  auto &l = detail::loop();
+  const SignalId id = ++l.last_signal_id;
+  auto set = std::make_shared<asio::signal_set>(l.ctx);
   for (int signal : signals)
     set->add(signal);
-  set->async_wait([set, handler = std::move(handler)](
-                      const asio::error_code &ec, int signal) {
+  // The loop holds the set until its handler runs or offSignal drops it.
+  l.signals.emplace(id, set);
+  set->async_wait([id, handler = std::move(handler)](const asio::error_code &ec,
+                                                     int signal) {
+    detail::loop().signals.erase(id);
     if (!ec)
       detail::guarded([&] { handler(signal); });
   });
+  return id;
+}
+
+WS_DECL void offSignal(SignalId id) {
+  auto &signals = detail::loop().signals;
+  auto it = signals.find(id);
+  if (it == signals.end())
+    return;
+  // Its wait ends with operation_aborted: the handler does not run.
+  it->second->cancel();
+  signals.erase(it);
 }
 
 WS_DECL asio::io_context &ioContext() { return detail::loop().ctx; }
