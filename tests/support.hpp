@@ -8,11 +8,13 @@
 #include "catch.hpp"
 #include "process.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -63,6 +65,21 @@ inline std::vector<std::string> markdown_blocks(const std::string &path,
     }
   }
   return blocks;
+}
+
+/// Every page of the project's documentation, relative to the source root:
+/// the READMEs and docs/*.md, so that a block moved between them stays
+/// compiled or run.
+inline std::vector<std::string> markdown_files(const std::string &root) {
+  std::vector<std::string> files = {"README.md", "examples/README.md",
+                                    "tests/bench/README.md"};
+  std::vector<std::string> docs;
+  for (const auto &entry : std::filesystem::directory_iterator(root + "/docs"))
+    if (entry.path().extension() == ".md")
+      docs.push_back("docs/" + entry.path().filename().string());
+  std::sort(docs.begin(), docs.end());
+  files.insert(files.end(), docs.begin(), docs.end());
+  return files;
 }
 
 /// Runs the loop until `done()` holds; fails the test after `timeout`.

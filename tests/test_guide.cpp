@@ -131,8 +131,8 @@ TEST_CASE("each chat example follows its JS twin, line for line") {
 
 TEST_CASE("every C++ block in the READMEs compiles") {
   std::vector<std::string> blocks;
-  for (const std::string readme : {"README.md", "examples/README.md"})
-    for (const auto &b : test::markdown_blocks(source(readme), "cpp"))
+  for (const auto &page : test::markdown_files(source("")))
+    for (const auto &b : test::markdown_blocks(source(page), "cpp"))
       blocks.push_back(b);
   CHECK(blocks.size() >= 5);
   char dir[] = "/tmp/ws-guide-XXXXXX";

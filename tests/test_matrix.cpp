@@ -185,9 +185,9 @@ std::unique_ptr<test::Process> run_js_block(const std::string &block,
 
 TEST_CASE("every JavaScript block of the READMEs runs and does its job") {
   std::vector<std::string> blocks;
-  for (const std::string readme : {"README.md", "examples/README.md"})
+  for (const auto &page : test::markdown_files(test::env("SOURCE_ROOT")))
     for (const auto &b :
-         test::markdown_blocks(test::env("SOURCE_ROOT") + "/" + readme, "js"))
+         test::markdown_blocks(test::env("SOURCE_ROOT") + "/" + page, "js"))
       blocks.push_back(b);
   REQUIRE(blocks.size() >= 2);
   for (const auto &block : blocks) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# README's "Using ws in your project", run as written: each "### " part of
-# that section in a fresh directory with app.cpp, its ```meson block saved as
+# docs/using.md ("Using ws in your project"), run as written: each "## "
+# part of it in a fresh directory with app.cpp, its ```meson block saved as
 # meson.build, its ```cmake block as CMakeLists.txt, its ```sh blocks run in
 # order. HOME is a scratch directory holding a copy of this checkout at
 # ~/ws, so "~/.local" is scratch too. Then what the commands must have done:
@@ -26,12 +26,10 @@ git -C "$HOME/ws" init -q -b main
 git -C "$HOME/ws" add -A
 git -C "$HOME/ws" -c user.name=ws -c user.email=ws@localhost commit -q -m ws
 
-# Splits the section into parts/N/{title,meson.build,CMakeLists.txt,N.sh}.
+# Splits the page into parts/N/{title,meson.build,CMakeLists.txt,N.sh}.
 awk -v out="$work/parts" '
-  /^## / { inside = ($0 == "## Using ws in your project"); next }
-  !inside { next }
-  /^### / { part++; dir = out "/" part; system("mkdir -p " dir);
-            print substr($0, 5) > (dir "/title"); block = 0; next }
+  /^## / { part++; dir = out "/" part; system("mkdir -p " dir);
+            print substr($0, 4) > (dir "/title"); block = 0; next }
   /^```/ && !fence { fence = 1; kind = substr($0, 4); block++;
                      file = "";
                      if (kind == "meson") file = "meson.build";
@@ -40,10 +38,10 @@ awk -v out="$work/parts" '
                      next }
   /^```/ && fence { fence = 0; next }
   fence && part && file != "" { print > (dir "/" file) }
-' "$src/README.md"
+' "$src/docs/using.md"
 
 parts=$(ls "$work/parts" | sort -n)
-[ -n "$parts" ] || { echo "FAIL: no parts in README's section"; exit 1; }
+[ -n "$parts" ] || { echo "FAIL: no parts in docs/using.md"; exit 1; }
 for n in $parts; do
   dir=$work/parts/$n
   echo "=== $(cat "$dir/title")"
