@@ -121,6 +121,7 @@ public:
     onready = nullptr;
     onerror = nullptr;
     onmessage = nullptr;
+    interval = nullptr;
     pub_->close();
     sub_->close();
   }
@@ -187,13 +188,15 @@ private:
             "Redis at " + url_ + " did not answer the health check within " +
             std::to_string(every.count()) + " ms: the link is silent";
         pub_->drop(why);
-        sub_->drop(why);
+        sub_->drop(why); // onerror may have closed the bus
       } else if (!awaiting_ && health_on_ &&
                  pub_->command(false, "PUBLISH %b %b", health_channel_.data(),
                                health_channel_.size(), "?", size_t(1))) {
         expect_answer();
       }
     }
+    if (closed_)
+      return;
     std::weak_ptr<RedisBusCore> weak = shared_from_this();
     health_ = ws::setTimeout(
         [weak] {
@@ -257,8 +260,9 @@ private:
       const int flags = tagged[head - 1] - '0';
       if (flags < 0 || flags > 3 || !onmessage)
         return;
-      onmessage(topic, tagged.substr(head),
-                SendOptions{(flags & 1) != 0, (flags & 2) == 0});
+      auto h = onmessage; // a copy: the handler may close the bus
+      h(topic, tagged.substr(head),
+        SendOptions{(flags & 1) != 0, (flags & 2) == 0});
     }
   }
 
@@ -271,8 +275,8 @@ private:
       return;
     ready = true;
     outage_ = false;
-    if (onready)
-      onready();
+    if (auto h = onready) // a copy: the handler may close the bus
+      h();
   }
 
   void down(const std::string &why) {
@@ -280,8 +284,8 @@ private:
     if (outage_)
       return;
     outage_ = true;
-    if (onerror)
-      onerror(why);
+    if (auto h = onerror) // a copy: the handler may close the bus
+      h(why);
   }
 };
 
